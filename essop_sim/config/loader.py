@@ -1,0 +1,136 @@
+"""Build frozen :class:`HardwareConfig` objects from YAML files and ``key=value`` overrides.
+
+Validation is :mod:`essop_sim.config.schema`'s job; this module parses, applies overrides, calls
+the check, then constructs. The shipped ``configs/essop_14nm.yaml`` equals the dataclass
+defaults (a test holds them equal), so ``HardwareConfig()`` is the default configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from .model import HardwareConfig
+from .schema import check_mapping, fields_of
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error names the file, line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), "<file>", str(path), "an existing YAML file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), where, problem, "well-formed YAML") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``'essop.bitstream_length=128'`` -> ``('essop.bitstream_length', 128)`` (YAML scalar)."""
+    if "=" not in text:
+        raise ConfigError("--set", text, text, "KEY=VALUE, e.g. essop.bitstream_length=128")
+    key, _, value = text.partition("=")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError("--set", key, value, "a YAML scalar value") from None
+    return key.strip(), parsed
+
+
+def set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
+    """Set ``raw['a']['b'] = value`` for key ``'a.b'``, creating sections as needed."""
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(source, key, value, f"'{part}' to be a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: dict) -> Any:
+    kwargs = {}
+    for name, (f, tp) in fields_of(cls).items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if f.metadata.get("section"):
+            value = _build(tp, value)
+        elif tp is tuple and value is not None:
+            value = tuple(value)
+        elif tp is float and value is not None:
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_mapping(raw: Any, source: str = "<mapping>",
+                        overrides: dict[str, Any] | None = None) -> HardwareConfig:
+    """Validate a raw mapping (plus dotted overrides) and build the configuration."""
+    raw = copy.deepcopy(raw) if raw is not None else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "<top level>", raw, "a mapping of keys to values")
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value, source)
+    check_mapping(raw, HardwareConfig, source)
+    config = _build(HardwareConfig, raw)
+    check_consistency(config, source)
+    return config
+
+
+def load_config(path: str | Path | None = None,
+                overrides: list[str] | dict[str, Any] | None = None) -> HardwareConfig:
+    """Read a hardware configuration; ``path=None`` gives the shipped default.
+
+    ``overrides`` are ``'key=value'`` strings (as from ``--set``) or a dotted-key mapping.
+    """
+    if isinstance(overrides, (list, tuple)):
+        overrides = dict(parse_override(o) for o in overrides)
+    raw = read_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else "<default config>"
+    return config_from_mapping(raw, source, overrides)
+
+
+def check_consistency(config: HardwareConfig, source: str) -> None:
+    """Cross-field rules that a single field's range cannot express."""
+    rng = config.essop.rng
+    for name in ("taps_x", "taps_delta"):
+        taps = getattr(rng, name)
+        if taps is None:
+            continue
+        if max(taps) != rng.lfsr_bits or min(taps) < 1 or len(set(taps)) != len(taps):
+            raise ConfigError(source, f"essop.rng.{name}", list(taps),
+                              f"distinct tap positions in [1, {rng.lfsr_bits}] that include "
+                              f"lfsr_bits={rng.lfsr_bits}")
+    if rng.kind == "lfsr" and config.essop.comparator_bits > rng.lfsr_bits:
+        raise ConfigError(source, "essop.comparator_bits", config.essop.comparator_bits,
+                          f"at most essop.rng.lfsr_bits={rng.lfsr_bits} (the comparator reads "
+                          "its random number from the LFSR register)")
+
+
+def config_to_dict(config: Any) -> dict:
+    """Plain nested dict of a configuration (tuples as lists), for JSON and YAML output."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return list(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(config))
+
+
+def config_digest(config: HardwareConfig) -> str:
+    """Short stable hash of a configuration (for sweep point identities)."""
+    text = json.dumps(config_to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
