@@ -16,9 +16,9 @@ from ._numba_cache import configure_numba_cache
 
 configure_numba_cache()
 
-from .config import HardwareConfig, load_config
-from .errors import ConfigError, EssopSimError, OperandError, TraceError
-from .numerics import OuterProductResult, outer_product
+from .config import HardwareConfig, load_config  # noqa: E402 (numba cache first)
+from .errors import ConfigError, EssopSimError, OperandError, TraceError  # noqa: E402 (numba cache first)
+from .numerics import OuterProductResult, outer_product  # noqa: E402 (numba cache first)
 
 
 def __getattr__(name: str):

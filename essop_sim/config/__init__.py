@@ -1,4 +1,4 @@
-"""Hardware configuration: frozen dataclasses (model), schema check (schema), YAML loading (loader)."""
+"""Hardware configuration: dataclasses, schema check, YAML loading and rendering."""
 
 from .loader import (
     config_digest,

@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model import HardwareConfig
-from .schema import check_mapping, fields_of
+from .schema import check_mapping, fields_of, parse_float
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -70,7 +70,7 @@ def _build(cls: type, raw: dict) -> Any:
         elif tp is tuple and value is not None:
             value = tuple(value)
         elif tp is float and value is not None:
-            value = float(value)
+            value = float(parse_float(value) if isinstance(value, str) else value)
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -15,6 +15,19 @@ from typing import Any
 from ..errors import ConfigError
 
 
+def parse_float(text: str) -> float | str:
+    """``'2.5e9'`` -> 2.5e9; text that is not a number is returned unchanged."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def format_bound(v: float) -> str:
+    """A range bound as written: integers exactly, other numbers compactly."""
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
 def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
             tuple: "a list"}.get(tp, str(tp))
@@ -54,6 +67,8 @@ def check_value(value: Any, f: dataclasses.Field, tp: type, key: str, source: st
         if isinstance(value, bool) or not isinstance(value, int):
             fail("an integer")
     elif tp is float:
+        if isinstance(value, str):
+            value = parse_float(value)  # YAML 1.1 reads '2.5e9' (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail("a number")
         if not math.isfinite(value):
@@ -75,7 +90,7 @@ def check_value(value: Any, f: dataclasses.Field, tp: type, key: str, source: st
     low, high = meta.get("low"), meta.get("high")
     unit = f" {meta['unit']}" if meta.get("unit") else ""
     if low is not None and value < low or high is not None and value > high:
-        fail(f"a value in [{low:g}, {high:g}]{unit}")
+        fail(f"a value in [{format_bound(low)}, {format_bound(high)}]{unit}")
 
 
 def check_mapping(raw: Any, cls: type, source: str, prefix: str = "") -> None:

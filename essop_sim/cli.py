@@ -1,0 +1,196 @@
+"""The ``essop-sim`` command line: run | sweep | plot | validate | trace info | config.
+
+Exit codes: 0 success, 1 an error in the input (one line on stderr; the traceback only with
+``--debug``), 2 a usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import EssopSimError
+
+RUN_EXAMPLE = """examples:
+  essop-sim run                                   # shipped default config and trace
+  essop-sim run --config configs/fp16_baseline.yaml -o results/fp16
+  essop-sim run --set essop.bitstream_length=128 --set essop.array.rows=64 -o results/bl128
+"""
+SWEEP_EXAMPLE = """examples:
+  essop-sim sweep configs/sweeps/bl_array.yaml -o results/bl_array -j 2
+  essop-sim sweep configs/sweeps/bl_array.yaml -o results/bl_array --dask local
+  (re-running the same command resumes: finished points are not recomputed)
+"""
+PLOT_EXAMPLE = """examples:
+  essop-sim plot results/bl_array                 # figures into results/bl_array/figures
+  essop-sim plot results/run --format png pdf
+"""
+VALIDATE_EXAMPLE = """examples:
+  essop-sim validate configs/essop_14nm.yaml
+  essop-sim validate configs/essop_14nm.yaml --set essop.bitstream_length=256
+"""
+TRACE_EXAMPLE = """examples:
+  essop-sim trace info traces/digits_cnn
+"""
+CONFIG_EXAMPLE = """examples:
+  essop-sim config                                # every key, its default, unit and meaning
+"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .report.io import write_table
+    from .report.text import format_table, totals_line
+    from .simulate import simulate
+
+    config = load_config(args.config, args.set)
+
+    def progress(done: int, total: int, row: dict) -> None:
+        if not args.quiet:
+            print(f"  [{done}/{total}] {row['layer']} step {row['step']}: "
+                  f"{row['cycles']:,} cycles", file=sys.stderr)
+
+    report = simulate(config, args.trace, layers=args.layers, steps=args.steps,
+                      numerics=not args.no_numerics, progress=progress)
+    out = Path(args.output)
+    write_table(report.rows, out, "report", report.meta)
+    print(format_table(report.rows))
+    print(totals_line(report.rows))
+    print(f"wrote {out / 'report.csv'} and {out / 'report.json'} "
+          f"({report.meta['wall_time_s']:.2f} s)")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    started = time.perf_counter()
+    table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
+                      progress=not args.no_progress)
+    print(f"wrote {table} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .report.plots import plot_results
+
+    source = Path(args.results)
+    out = Path(args.output) if args.output else (source if source.is_dir() else
+                                                  source.parent) / "figures"
+    written = plot_results(source, out, formats=tuple(args.format))
+    for path in written:
+        print(path)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    config = load_config(args.config, args.set)
+    print(f"{args.config}: ok (datapath {config.datapath})")
+    return 0
+
+
+def _trace_info(args: argparse.Namespace) -> int:
+    from .trace.info import trace_info
+
+    print(trace_info(args.path))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from .config import HardwareConfig, describe
+
+    for key, default, unit, doc in describe(HardwareConfig):
+        unit_text = f" [{unit}]" if unit else ""
+        print(f"{key} = {default!r}{unit_text}\n    {doc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="essop-sim", formatter_class=fmt,
+        description="Bit-exact, cycle-accurate simulator of stochastic-computing (ESSOP) "
+                    "weight-update hardware beside a pipelined FP16 baseline.",
+        epilog=RUN_EXAMPLE)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="replay a trace through one configuration",
+                         formatter_class=fmt, epilog=RUN_EXAMPLE)
+    run.add_argument("--config", "-c", help="hardware YAML (default: the shipped "
+                     "configs/essop_14nm.yaml defaults)")
+    run.add_argument("--trace", "-t", help="trace directory (default: the shipped "
+                     "traces/digits_cnn)")
+    run.add_argument("--output", "-o", default="results/run", help="output directory "
+                     "(default: results/run)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. essop.bitstream_length=128 (repeatable)")
+    run.add_argument("--layers", nargs="+", metavar="LAYER", help="only these layers")
+    run.add_argument("--steps", nargs="+", type=int, metavar="STEP", help="only these steps")
+    run.add_argument("--no-numerics", action="store_true",
+                     help="timing and cost only (error columns become nan)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no per-record progress")
+    run.set_defaults(func=_run)
+
+    sweep = sub.add_parser("sweep", help="run a grid of configurations (resumable, parallel)",
+                           formatter_class=fmt, epilog=SWEEP_EXAMPLE)
+    sweep.add_argument("spec", help="sweep spec YAML")
+    sweep.add_argument("--output", "-o", required=True, help="output directory")
+    sweep.add_argument("--jobs", "-j", type=int, default=1, help="local worker processes")
+    sweep.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local' for a "
+                       "LocalCluster, or a scheduler address")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
+
+    plot = sub.add_parser("plot", help="draw the figures of a run or sweep",
+                          formatter_class=fmt, epilog=PLOT_EXAMPLE)
+    plot.add_argument("results", help="a run/sweep output directory or its CSV table")
+    plot.add_argument("--output", "-o", help="figure directory (default: RESULTS/figures)")
+    plot.add_argument("--format", nargs="+", default=["png", "svg"],
+                      choices=["png", "svg", "pdf"], help="figure formats")
+    plot.set_defaults(func=_plot)
+
+    validate = sub.add_parser("validate", help="check a hardware config file",
+                              formatter_class=fmt, epilog=VALIDATE_EXAMPLE)
+    validate.add_argument("config", help="hardware YAML")
+    validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a key before checking")
+    validate.set_defaults(func=_validate)
+
+    trace = sub.add_parser("trace", help="inspect gradient traces", formatter_class=fmt,
+                           epilog=TRACE_EXAMPLE)
+    trace_sub = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
+    info = trace_sub.add_parser("info", help="layers, shapes, steps, sizes and statistics",
+                                formatter_class=fmt, epilog=TRACE_EXAMPLE)
+    info.add_argument("path", help="trace directory")
+    info.set_defaults(func=_trace_info)
+
+    config = sub.add_parser("config", help="list every configuration key",
+                            formatter_class=fmt, epilog=CONFIG_EXAMPLE)
+    config.set_defaults(func=_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``essop-sim`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EssopSimError as exc:
+        if args.debug:
+            raise
+        print(f"essop-sim: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("essop-sim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

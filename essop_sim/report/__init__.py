@@ -1,0 +1,1 @@
+"""Report rows: text tables (text), atomic CSV/JSON writers (io), figures (plots)."""

@@ -1,0 +1,43 @@
+"""Regenerate configs/essop_14nm.yaml and configs/fp16_baseline.yaml from the config schema.
+
+The shipped files are the dataclass defaults with every key commented from its field metadata,
+so they cannot drift from the code (tests/test_config.py holds them equal).
+Run: python scripts/render_configs.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from essop_sim.config import HardwareConfig
+from essop_sim.config.render import render_yaml
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+HEADERS = {
+    "essop": ("# essop-sim hardware configuration: ESSOP at 14 nm (the default configuration).\n"
+              "# Every key is optional; omitted keys take the values shown. "
+              "`essop-sim config` lists them all.\n"),
+    "fp16": ("# essop-sim hardware configuration: the pipelined FP16 multiplier baseline, "
+             "14 nm.\n"
+             "# Same keys as essop_14nm.yaml; only `datapath` differs, so both share memory, "
+             "clock and cost table.\n"),
+}
+FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml"}
+
+
+def render(datapath: str) -> str:
+    """The commented YAML text of the shipped config for ``datapath``."""
+    config = dataclasses.replace(HardwareConfig(), datapath=datapath)
+    return HEADERS[datapath] + "\n" + render_yaml(config)
+
+
+def main() -> None:
+    for datapath, name in FILES.items():
+        (CONFIGS / name).write_text(render(datapath))
+        print(CONFIGS / name)
+
+
+if __name__ == "__main__":
+    main()
