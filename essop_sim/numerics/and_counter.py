@@ -1,0 +1,167 @@
+"""AND array, coincidence counters and shift-accumulators (the ESSOP hot path).
+
+For outer product k, cell (j, i) ANDs the packed streams D_k[j] and X_k[i] and counts the ones:
+``c = sum over words of popcount(X_k[i] & D_k[j])`` (one AND gate evaluation per bit per cycle).
+The counter is ``counter_bits`` wide: on overflow 'saturate' keeps min(c, 2^cb - 1), 'wrap' keeps
+c mod 2^cb. The signed accumulator (``accumulator_bits`` A, ``accumulator_fraction_bits`` F) adds
+the count shifted to the common exponent, ``v = (c << F) >> s_k`` (floor), with the product sign
+``sign_x[k, i] XOR sign_d[k, j]``: ``acc += v`` or ``acc -= v``, in order k = 0, 1, ... Each step
+saturates to [-2^(A-1), 2^(A-1) - 1] or wraps modulo 2^A (two's complement).
+
+Kernels take ``lsh[k] = max(F - s_k, 0)`` and ``rsh[k] = min(max(s_k - F, 0), 63)``, so that
+``v = (c << lsh) >> rsh`` equals ``(c << F) >> s_k`` (c << F < 2^61 because BL <= 2^20 and
+F <= 40, so a right shift of 63 gives 0, as any s_k - F >= 63 does). ``active[k]`` is False when
+x_k or delta_k is all zero: those outer products count nothing and are skipped.
+
+Parallelism: ``prange`` over rows j, each thread owning whole rows, k sequential per cell, so
+results do not depend on the thread count. Sign application is branch-free:
+``acc += (v ^ s) - s`` with s = 0 or -1.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def popcount64(typingctx, x):
+    """Population count of a uint64 (LLVM ctpop), returned as int64."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@nb.njit(parallel=True, cache=True)
+def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc):  # pragma: no cover - numba
+    """Accumulate a chunk of outer products when no counter and no accumulator step can overflow.
+
+    X uint64 [K, W, n], xs int64 [K, n] sign masks, D uint64 [K, W, m], ds int64 [K, m],
+    lsh/rsh int64 [K], active bool [K]; acc int64 [m, n] is updated in place; inc int64 [m]
+    gets each row's AND ones (counter increments) added.
+    """
+    K, W, n = X.shape
+    m = acc.shape[0]
+    for j in nb.prange(m):
+        row = acc[j]
+        tot = 0
+        cnt = np.zeros(n, dtype=np.int64)
+        for k in range(K):
+            if not active[k]:
+                continue
+            sd = ds[k, j]
+            ls = lsh[k]
+            rs = rsh[k]
+            sk = xs[k]
+            if W == 1:
+                d = D[k, 0, j]
+                xk = X[k, 0]
+                for i in range(n):
+                    c = popcount64(xk[i] & d)
+                    tot += c
+                    v = (c << ls) >> rs
+                    sg = sk[i] ^ sd
+                    row[i] += (v ^ sg) - sg
+            else:
+                d = D[k, 0, j]
+                xk = X[k, 0]
+                for i in range(n):
+                    cnt[i] = popcount64(xk[i] & d)
+                for wd in range(1, W):
+                    d = D[k, wd, j]
+                    xk = X[k, wd]
+                    for i in range(n):
+                        cnt[i] += popcount64(xk[i] & d)
+                for i in range(n):
+                    c = cnt[i]
+                    tot += c
+                    v = (c << ls) >> rs
+                    sg = sk[i] ^ sd
+                    row[i] += (v ^ sg) - sg
+        inc[j] += tot
+
+
+@nb.njit(parallel=True, cache=True)
+def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturate,
+                       acc_bits, inc, covf, asat):  # pragma: no cover - numba
+    """As :func:`accumulate_fast`, with counter overflow and per-step accumulator range checks.
+
+    counter_max = 2^counter_bits - 1; saturate selects clamping (True) or two's-complement wrap
+    (False) for both counter and accumulator; acc_bits = A. covf[j] counts counters of row j
+    that overflowed, asat[j] accumulator steps that left [-2^(A-1), 2^(A-1) - 1].
+    """
+    K, W, n = X.shape
+    m = acc.shape[0]
+    hi = (np.int64(1) << (acc_bits - 1)) - 1
+    lo = -hi - 1
+    up = 64 - acc_bits
+    for j in nb.prange(m):
+        row = acc[j]
+        tot = 0
+        nov = 0
+        nsat = 0
+        for k in range(K):
+            if not active[k]:
+                continue
+            sd = ds[k, j]
+            ls = lsh[k]
+            rs = rsh[k]
+            sk = xs[k]
+            for i in range(n):
+                c = 0
+                for wd in range(W):
+                    c += popcount64(X[k, wd, i] & D[k, wd, j])
+                tot += c
+                if c > counter_max:
+                    nov += 1
+                    c = counter_max if saturate else c & counter_max
+                v = (c << ls) >> rs
+                sg = sk[i] ^ sd
+                a = row[i] + ((v ^ sg) - sg)
+                if a > hi or a < lo:
+                    nsat += 1
+                    if saturate:
+                        a = hi if a > hi else lo
+                    else:
+                        a = (a << up) >> up  # keep the low A bits, sign-extended
+                row[i] = a
+        inc[j] += tot
+        covf[j] += nov
+        asat[j] += nsat
+
+
+@nb.njit(parallel=True, cache=True)
+def popcount_roofline(X, D, acc):  # pragma: no cover - numba
+    """Plain popcount roofline: ``acc[j, i] += popcount(X[k, w, i] & D[k, w, j])``.
+
+    The same loop shape and data as :func:`accumulate_fast`, without sign, shift, activity
+    counting or saturation. Used by scripts/bench_kernels.py as the reference speed.
+    """
+    K, W, n = X.shape
+    m = acc.shape[0]
+    for j in nb.prange(m):
+        row = acc[j]
+        for k in range(K):
+            for wd in range(W):
+                d = D[k, wd, j]
+                xk = X[k, wd]
+                for i in range(n):
+                    row[i] += popcount64(xk[i] & d)
+
+
+@nb.njit(cache=True)
+def max_abs_int(a):  # pragma: no cover - numba
+    """max |a| over an int64 array (0 for an empty one)."""
+    mx = 0
+    for v in a.ravel():
+        av = -v if v < 0 else v
+        if av > mx:
+            mx = av
+    return mx

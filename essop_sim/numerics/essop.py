@@ -1,0 +1,193 @@
+"""The composed ESSOP datapath: shift scaler -> comparators -> AND array -> counters -> accumulators.
+
+:func:`essop_outer_product` computes, bit for bit, what ESSOP hardware accumulates for
+dW = sum_k delta_k x_k^T. The exact semantics are in docs/numerics-essop.md. Operands are read in
+chunks of outer products (two passes: exponents first, because the accumulator's common exponent
+E is a maximum over all K; then streams and accumulation), so memory-mapped traces stream and
+memory stays bounded. Results do not depend on the chunk size or the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..config import HardwareConfig
+from ..errors import ConfigError
+from . import and_counter, comparator, shift_scaler
+from .lfsr import RngBanks
+from .result import OuterProductResult
+
+#: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
+CHUNK_BYTES = 4 << 20
+#: Target bytes of per-element random numbers per chunk (sharing 'element').
+CHUNK_RANDOM_BYTES = 32 << 20
+
+
+def effective_learning_rate(eta: float, mode: str) -> float:
+    """eta_eff: 'multiply' -> eta; 'shift' -> 2^round(log2 eta) (0 for eta = 0), exactly.
+
+    With eta = f * 2^x (frexp, f in [0.5, 1)), round(log2 eta) is x when f >= 2^-1/2 and x - 1
+    otherwise; f >= 2^-1/2 is decided exactly on the integer mantissa (M^2 >= 2^105, M = f * 2^53).
+    log2 eta is never exactly a half-integer (2^(1/2) is irrational), so no tie rule is needed.
+    """
+    eta = float(eta)
+    if mode == "multiply":
+        return eta
+    if eta == 0.0:
+        return 0.0
+    f, x = math.frexp(eta)
+    mant = int(f * (1 << 53))
+    return math.ldexp(1.0, x if mant * mant >= 1 << 105 else x - 1)
+
+
+def default_chunk(n: int, m: int, bl: int, sharing: str) -> int:
+    """Outer products per chunk: packed words of the chunk ~ CHUNK_BYTES (at least 1)."""
+    words = (bl + 63) // 64
+    per_k = (n + m) * (8 * words + 8)
+    kc = CHUNK_BYTES // per_k
+    if sharing == "element":
+        kc = min(kc, CHUNK_RANDOM_BYTES // (4 * bl * (n + m)))
+    return int(max(1, min(kc, 1 << 16)))
+
+
+def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig, seed: int,
+                        *, chunk: int | None = None, stream_method: str = "auto",
+                        timings: dict | None = None) -> OuterProductResult:
+    """ESSOP's bit-exact estimate of sum_k delta_k x_k^T.
+
+    Args:
+        x: inputs [K, n] (or [n]); any real dtype, converted to float64 per chunk.
+        delta: errors [K, m] (or [m]).
+        config: hardware configuration; ``config.essop`` is used.
+        seed: seed of the RNG banks.
+        chunk: outer products per chunk (default: ~4 MiB of packed streams); does not change
+            results.
+        stream_method: 'auto', 'table' or 'direct' stream construction for shared sequences;
+            does not change results.
+        timings: if a dict is given, seconds spent are added under 'exponents', 'streams'
+            (random numbers + comparators) and 'accumulate'.
+
+    Returns:
+        OuterProductResult: raw int64 [m, n] accumulator, dw = raw * 2^(E - F) / BL, update =
+        -eta_eff * dw, lsb_weight, x_shifts / delta_shifts (int64 [K] exponents), activity
+        {'counter_increments', 'counter_overflows', 'accumulator_saturations', 'k'}.
+    """
+    from . import as_operands
+
+    x, delta = as_operands(x, delta)
+    c = config.essop
+    rng = c.rng
+    K, n = x.shape
+    m = delta.shape[1]
+    bl = int(c.bitstream_length)
+    w = int(c.comparator_bits)
+    F = int(c.accumulator_fraction_bits)
+    A = int(c.accumulator_bits)
+    words = (bl + 63) // 64
+    if rng.kind == "lfsr" and w > rng.lfsr_bits:
+        raise ConfigError("config", "essop.comparator_bits", w,
+                          f"at most essop.rng.lfsr_bits = {rng.lfsr_bits}: a w-bit random "
+                          "number is the low w bits of the LFSR state")
+    if chunk is None:
+        chunk = default_chunk(n, m, bl, rng.sharing)
+    chunk = max(1, int(chunk))
+    clock = time.perf_counter
+
+    # Pass 1: scale exponents (also rejects NaN/Inf, naming the element).
+    t0 = clock()
+    mx = shift_scaler.row_max_abs(x, "x", max(chunk, 1024))
+    md = shift_scaler.row_max_abs(delta, "delta", max(chunk, 1024))
+    ex, nzx = shift_scaler.exponents(mx, c.scaling.granularity)
+    ed, nzd = shift_scaler.exponents(md, c.scaling.granularity)
+    active = nzx & nzd
+    E, s = shift_scaler.accumulator_shifts(ex, ed, active)
+    lsh = np.maximum(F - s, 0).astype(np.int64)
+    rsh = np.minimum(np.maximum(s - F, 0), 63).astype(np.int64)
+    if timings is not None:
+        timings["exponents"] = timings.get("exponents", 0.0) + clock() - t0
+
+    # RNG banks: one per side (vector sharing) or one per element.
+    per_element = rng.sharing == "element"
+    banks = []
+    for side, size, taps in (("x", n, rng.taps_x), ("delta", m, rng.taps_delta)):
+        banks.append(RngBanks(rng.kind, side, size if per_element else 1, w, seed,
+                              rng.lfsr_bits, taps, rng.steps_per_number))
+    restart = rng.sequence == "restart"
+    fixed = [b.first(bl) for b in banks] if restart else None
+    stride = 0 if restart else bl
+    table_x = comparator.use_table(stream_method, n, w, bl)
+    table_d = comparator.use_table(stream_method, m, w, bl)
+
+    # Counter and accumulator ranges.
+    counter_max = (1 << int(c.counter_bits)) - 1
+    saturate = c.overflow == "saturate"
+    counter_safe = bl <= counter_max
+    acc_hi = (1 << (A - 1)) - 1
+    cmax_eff = min(bl, counter_max)
+    vmax = np.where(active, (cmax_eff << lsh) >> rsh, 0).astype(np.int64)
+
+    acc = np.zeros((m, n), dtype=np.int64)
+    inc = np.zeros(m, dtype=np.int64)
+    covf = np.zeros(m, dtype=np.int64)
+    asat = np.zeros(m, dtype=np.int64)
+    t_streams = t_acc = 0.0
+    for k0 in range(0, K, chunk):
+        k1 = min(K, k0 + chunk)
+        kc = k1 - k0
+        if not active[k0:k1].any():
+            if not restart:  # keep the banks in step with k
+                for b in banks:
+                    b.take(kc * bl)
+            continue
+        t0 = clock()
+        xs = shift_scaler.kernel_array(x[k0:k1])
+        ds = shift_scaler.kernel_array(delta[k0:k1])
+        X = np.empty((kc, words, n), dtype=np.uint64)
+        D = np.empty((kc, words, m), dtype=np.uint64)
+        Xs = np.empty((kc, n), dtype=np.int64)
+        Ds = np.empty((kc, m), dtype=np.int64)
+        Rx, Rd = fixed if restart else (banks[0].take(kc * bl), banks[1].take(kc * bl))
+        if per_element:
+            comparator.streams_element(xs, ex[k0:k1], Rx, stride, bl, w, X, Xs)
+            comparator.streams_element(ds, ed[k0:k1], Rd, stride, bl, w, D, Ds)
+        else:
+            comparator.streams_shared(xs, ex[k0:k1], Rx, stride, bl, w, table_x, X, Xs)
+            comparator.streams_shared(ds, ed[k0:k1], Rd, stride, bl, w, table_d, D, Ds)
+        t1 = clock()
+        t_streams += t1 - t0
+        act = active[k0:k1]
+        # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
+        fast = counter_safe and (
+            and_counter.max_abs_int(acc) + int(vmax[k0:k1].sum()) <= acc_hi)
+        if fast:
+            and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc)
+        else:
+            and_counter.accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
+                                           counter_max, saturate, A, inc, covf, asat)
+        t_acc += clock() - t1
+    if timings is not None:
+        timings["streams"] = timings.get("streams", 0.0) + t_streams
+        timings["accumulate"] = timings.get("accumulate", 0.0) + t_acc
+
+    lsb = math.ldexp(1.0, E - F) / bl
+    dw = np.ldexp(acc.astype(np.float64), E - F) / bl
+    eta = effective_learning_rate(c.scaling.learning_rate, c.scaling.learning_rate_mode)
+    return OuterProductResult(
+        datapath="essop",
+        dw=dw,
+        update=-eta * dw,
+        raw=acc,
+        lsb_weight=lsb,
+        x_shifts=ex,
+        delta_shifts=ed,
+        learning_rate=eta,
+        activity={
+            "counter_increments": int(inc.sum()),
+            "counter_overflows": int(covf.sum()),
+            "accumulator_saturations": int(asat.sum()),
+            "k": int(K),
+        },
+    )

@@ -1,0 +1,99 @@
+"""Power-of-two shift scaler: maps unbounded operand magnitudes into [0, 1] by exact shifts.
+
+The exponent of a vector v is the smallest integer e with max|v| <= 2^e, computed exactly from
+``frexp`` (max|v| = f * 2^x with f in [0.5, 1): e = x - 1 if f == 0.5 else x); no logarithm, so no
+rounding. The scaled magnitude is u = |v| * 2^-e in [0, 1], an exact power-of-two scaling (the
+shift the hardware applies). An all-zero vector has no exponent: it is reported as 0 and flagged
+as zero so that it does not enter the common exponent E of the accumulator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from . import check_finite
+
+
+@nb.njit(parallel=True, cache=True)
+def _row_max_abs(a, out_max, out_bad):  # pragma: no cover - numba
+    """Per row k: out_max[k] = max_i |a[k, i]| (float64), out_bad[k] = any non-finite a[k, i]."""
+    K, n = a.shape
+    for k in nb.prange(K):
+        mx = 0.0
+        bad = False
+        for i in range(n):
+            v = abs(np.float64(a[k, i]))
+            if not (v <= 1.7976931348623157e308):  # NaN or Inf
+                bad = True
+            elif v > mx:
+                mx = v
+        out_max[k] = mx
+        out_bad[k] = bad
+
+
+@nb.njit(cache=True)
+def exponent_of(mx):  # pragma: no cover - numba
+    """Smallest integer e with mx <= 2^e for mx > 0 (exact); 0 for mx == 0."""
+    if mx == 0.0:
+        return 0
+    f, x = math.frexp(mx)
+    return x - 1 if f == 0.5 else x
+
+
+def kernel_array(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32/float64 view or copy of an operand chunk (others -> float64)."""
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        return np.ascontiguousarray(a, dtype=np.float64)
+    return np.ascontiguousarray(a)
+
+
+def row_max_abs(a: np.ndarray, name: str, chunk: int) -> np.ndarray:
+    """max_i |a[k, i]| per row as float64 [K], read in chunks of ``chunk`` rows.
+
+    Raises OperandError (via ``check_finite``) naming the first NaN/Inf element.
+    """
+    K = a.shape[0]
+    out = np.empty(K, dtype=np.float64)
+    bad = np.empty(K, dtype=np.bool_)
+    for k0 in range(0, K, chunk):
+        block = kernel_array(a[k0:k0 + chunk])
+        _row_max_abs(block, out[k0:k0 + chunk], bad[k0:k0 + chunk])
+        if bad[k0:k0 + chunk].any():
+            check_finite(name, np.asarray(block, dtype=np.float64), k0)
+    return out
+
+
+def exponents(max_abs: np.ndarray, granularity: str) -> tuple[np.ndarray, np.ndarray]:
+    """Scale exponents e [K] (int64) and nonzero flags [K] from per-row maxima.
+
+    granularity 'vector': e[k] = exponent of row k; 'batch': one exponent, of the largest
+    magnitude over all K, repeated K times. Zero rows get e = 0 (vector) and nonzero = False.
+    """
+    nonzero = max_abs > 0.0
+    if granularity == "batch":
+        e = exponent_of(float(max_abs.max()) if max_abs.size else 0.0)
+        return np.full(max_abs.shape[0], e, dtype=np.int64), nonzero
+    return _exponents_vec(max_abs), nonzero
+
+
+@nb.njit(cache=True)
+def _exponents_vec(max_abs):  # pragma: no cover - numba
+    out = np.empty(max_abs.shape[0], dtype=np.int64)
+    for k in range(max_abs.shape[0]):
+        out[k] = exponent_of(max_abs[k])
+    return out
+
+
+def accumulator_shifts(ex: np.ndarray, ed: np.ndarray, active: np.ndarray) -> tuple[int, np.ndarray]:
+    """Common exponent E and per-k right shifts s_k = E - (e_x[k] + e_d[k]) >= 0.
+
+    E = max over active k (both vectors nonzero) of e_x[k] + e_d[k], 0 if none is active. Inactive
+    k get s_k = 0 (their counts are all zero, so the shift is irrelevant).
+    """
+    total = ex + ed
+    E = int(total[active].max()) if active.any() else 0
+    s = np.where(active, E - total, 0).astype(np.int64)
+    return E, s

@@ -1,0 +1,53 @@
+"""Gradient traces from real training runs: on-disk format, reader, writer, capture, synthetic.
+
+A trace is a directory of ``manifest.json`` plus, per record (one layer at one training step),
+``x`` [K, n] (layer inputs; im2col rows for a conv) and ``delta`` [K, m] (output errors) as
+``.npy`` files; the weight gradient is ``delta.T @ x`` [m, n]. See docs/traces.md.
+
+::
+
+    from essop_sim.trace import load_trace, default_trace_path
+    trace = load_trace(default_trace_path())          # verifies sizes, sha256, finiteness
+    for rec in trace.records:
+        for x, delta in rec.iter_chunks(4096):        # memory-mapped row chunks
+            ...
+
+Capture (needs torch): ``with essop_sim.trace.record(model, path, steps=...) as rec: ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import TraceError
+from .capture import CaptureError, Recorder, layer_operands, record
+from .format import FORMAT_VERSION, MANIFEST_NAME, validate_manifest
+from .info import trace_info
+from .reader import Trace, TraceRecord, load_trace
+from .synthetic import make_synthetic_trace
+from .writer import TraceWriter
+
+DEFAULT_TRACE_NAME = "digits_cnn"
+
+
+def default_trace_path() -> Path:
+    """The shipped default trace, ``traces/digits_cnn`` in the repository checkout.
+
+    Raises TraceError if it is not there (e.g. an installed wheel without the repo); remake it
+    with the command in docs/traces.md.
+    """
+    import essop_sim
+
+    path = Path(essop_sim.__file__).resolve().parents[1] / "traces" / DEFAULT_TRACE_NAME
+    if not (path / MANIFEST_NAME).is_file():
+        raise TraceError(path, "the shipped default trace is missing (not a repository "
+                               "checkout?); remake it with: python scripts/dump_traces.py "
+                               "--model cnn --out traces/digits_cnn (see docs/traces.md)")
+    return path
+
+
+__all__ = [
+    "FORMAT_VERSION", "CaptureError", "Recorder", "Trace", "TraceRecord", "TraceWriter",
+    "default_trace_path", "layer_operands", "load_trace", "make_synthetic_trace", "record",
+    "trace_info", "validate_manifest",
+]

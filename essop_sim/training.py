@@ -1,0 +1,418 @@
+"""Training in the loop: weight gradients computed by the simulated datapath (ESSOP or FP16).
+
+The forward pass and the backpropagated errors stay in ordinary (torch) precision, as in the ESSOP
+paper; only the weight-gradient outer product dW = sum_k delta_k x_k^T of every ``nn.Linear`` and
+``nn.Conv2d`` layer is replaced by what the configured hardware computes,
+``essop_sim.outer_product(x, delta, config, seed).dw``. Biases keep their exact gradient (a bias
+gradient is a plain sum of delta over K, not an outer product, and ESSOP does not compute it).
+
+How it works (:class:`EssopGradients`, usually through :func:`essop_gradients`):
+
+* a forward hook on each layer saves its input and registers a hook on its output tensor; when
+  autograd reaches that output, the hook receives grad_output (delta before any reduction);
+* a hook on the layer's ``weight`` (a leaf tensor) runs when autograd has the weight's gradient and
+  *returns a replacement*: the layer's (x [K, n], delta [K, m]) come from
+  :func:`essop_sim.trace.capture.layer_operands` (im2col for Conv2d), the datapath computes
+  dW [m, n], and dW reshaped to ``weight.shape`` is what autograd accumulates into ``.grad``.
+  The output's hook always runs before the weight's, because the weight gradient is produced by
+  the output's own backward node. Gradient accumulation over several ``backward()`` calls works
+  as usual: each call contributes the datapath's dW instead of the exact one.
+
+Seeds: the datapath's random numbers for a layer's update come from
+:func:`derive_seed(run_seed, layer_index, step) <derive_seed>`, ``step`` being the number of
+updates that layer has already had under this context. Two runs with the same seed, data order
+and model initialisation therefore produce bit-identical gradients.
+
+Learning rate: the hook returns ``result.dw`` (the estimate of sum_k delta_k x_k^T in real units),
+not ``result.update`` (= -eta_eff * dw): the optimizer applies the learning rate, momentum and
+weight decay to the gradient as it would for exact training, so the learning rate is neither
+applied twice nor rounded to a power of two behind the optimizer's back, and the sign convention
+of ``.grad`` (ascent direction) is kept.
+
+torch is an optional extra (``pip install 'essop-sim[torch]'``); this module imports it only when
+a function needs it and raises an ImportError that says so when it is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import HardwareConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+EXACT = "exact"
+"""Pass as ``config`` to compute dW = delta^T x exactly (float64) from the same captured operands:
+a check of the wiring (hooks, im2col, reshape) with no hardware in between."""
+
+
+def require_torch() -> Any:
+    """Import and return torch, or raise ImportError explaining how to install the extra."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - exercised only without torch
+        raise ImportError(
+            "essop_sim.training needs PyTorch, an optional extra of essop-sim: install it with "
+            "pip install 'essop-sim[torch]' (or pip install torch)") from exc
+    return torch
+
+
+def derive_seed(run_seed: int, layer_index: int, step: int) -> int:
+    """A datapath seed in [0, 2^63) for one layer's update, a pure function of its arguments.
+
+    Args:
+        run_seed: the run's seed (any non-negative int).
+        layer_index: position of the layer among the wrapped layers (0-based).
+        step: how many updates this layer has had before this one (0-based).
+    """
+    ss = np.random.SeedSequence(entropy=int(run_seed), spawn_key=(int(layer_index), int(step)))
+    lo, hi = ss.generate_state(2, dtype=np.uint32)
+    return ((int(hi) << 32) | int(lo)) & ((1 << 63) - 1)
+
+
+@dataclass
+class LayerStats:
+    """What the datapath did for one wrapped layer, summed over the updates so far.
+
+    Attributes:
+        name: qualified module name in the model (``model.named_modules()``).
+        kind: 'linear' or 'conv2d'.
+        weight_shape: shape of the layer's weight tensor.
+        m, n: rows and columns of the outer product dW [m, n] (m = out features / channels,
+            n = in features, or Cin * kh * kw for a convolution).
+        updates: weight gradients computed by the datapath.
+        outer_products: total K (outer products summed) over those updates.
+        seconds: wall-clock time spent building operands and in the datapath, in seconds.
+    """
+
+    name: str
+    kind: str
+    weight_shape: tuple[int, ...]
+    m: int
+    n: int
+    updates: int = 0
+    outer_products: int = 0
+    seconds: float = 0.0
+
+
+class EssopGradients:
+    """Replaces the weight gradients of a model's Linear/Conv2d layers with a datapath's dW.
+
+    Use as a context manager (hooks are removed on exit) or call :meth:`attach` / :meth:`detach`.
+
+    Args:
+        model: any ``torch.nn.Module``; every ``nn.Linear`` and ``nn.Conv2d`` (groups=1) inside it
+            with a trainable weight is wrapped, unless ``layers`` narrows the choice.
+        config: the hardware configuration (``config.datapath`` 'essop' or 'fp16'), or
+            :data:`EXACT` for exact float64 dW from the same operands.
+        seed: run seed; the datapath seed of each layer's update is
+            ``derive_seed(seed, layer_index, step)``.
+        layers: optional predicate ``(name, module) -> bool`` selecting which of the Linear/Conv2d
+            layers to wrap (the rest keep exact gradients).
+    """
+
+    def __init__(self, model: nn.Module, config: HardwareConfig | str,
+                 seed: int = 0,
+                 layers: Callable[[str, nn.Module], bool] | None = None) -> None:
+        torch = require_torch()
+        if not (isinstance(config, HardwareConfig) or config == EXACT):
+            raise TypeError(f"config must be a HardwareConfig or {EXACT!r}; got {config!r:.80}")
+        self.model = model
+        self.config = config
+        self.seed = int(seed)
+        self._handles: list[Any] = []
+        self._pending: dict[int, list[tuple[Any, Any]]] = {}
+        self._modules: list[tuple[str, nn.Module]] = []
+        self.stats: list[LayerStats] = []
+        nn = torch.nn
+        for name, module in model.named_modules():
+            if not isinstance(module, (nn.Linear, nn.Conv2d)):
+                continue
+            if module.weight is None or not module.weight.requires_grad:
+                continue
+            if layers is not None and not layers(name, module):
+                continue
+            if isinstance(module, nn.Conv2d) and module.groups != 1:
+                raise ValueError(f"layer {name!r}: grouped convolutions (groups="
+                                 f"{module.groups}) are not supported; exclude it with `layers`")
+            kind = "conv2d" if isinstance(module, nn.Conv2d) else "linear"
+            w = module.weight
+            self._modules.append((name, module))
+            self.stats.append(LayerStats(name, kind, tuple(w.shape), int(w.shape[0]),
+                                         int(w[0].numel())))
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def attach(self) -> EssopGradients:
+        """Register the hooks (idempotent)."""
+        if self._handles:
+            return self
+        for index, (_, module) in enumerate(self._modules):
+            self._pending[index] = []
+            self._handles.append(module.register_forward_hook(self._forward_hook(index)))
+            self._handles.append(module.weight.register_hook(self._weight_hook(index, module)))
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks; later backward passes compute exact gradients again."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._pending.clear()
+
+    def __enter__(self) -> EssopGradients:
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    def _forward_hook(self, index: int) -> Callable:
+        pending = self._pending
+
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if not getattr(output, "requires_grad", False):
+                return  # no_grad / inference: nothing to capture
+            x = inputs[0].detach()
+
+            def on_grad_output(grad: Any) -> None:
+                # Runs when autograd reaches this call's output; the closure (and x) is freed
+                # with the graph if backward never comes.
+                pending[index].append((x, grad.detach()))
+
+            output.register_hook(on_grad_output)
+
+        return hook
+
+    def _weight_hook(self, index: int, module: nn.Module) -> Callable:
+        torch = require_torch()
+
+        def hook(grad: Any) -> Any:
+            calls = self._pending.get(index)
+            stats = self.stats[index]
+            if not calls:
+                raise RuntimeError(
+                    f"layer {stats.name!r}: its weight received a gradient but no forward call "
+                    "of the layer was seen; a weight used outside its module (e.g. tied "
+                    "weights) is not supported")
+            t0 = time.perf_counter()
+            dw = self._compute(index, module, calls)
+            calls.clear()
+            stats.seconds += time.perf_counter() - t0
+            return torch.from_numpy(dw).reshape(grad.shape).to(dtype=grad.dtype,
+                                                                device=grad.device)
+
+        return hook
+
+    def _compute(self, index: int, module: nn.Module,
+                 calls: Sequence[tuple[Any, Any]]) -> np.ndarray:
+        """dW [m, n] (float64) of one layer for the captured (input, grad_output) calls."""
+        from .trace.capture import layer_operands
+
+        xs, ds = [], []
+        for inp, grad_out in calls:
+            x, delta = layer_operands(module, inp, grad_out)
+            xs.append(_as_numpy(x))
+            ds.append(_as_numpy(delta))
+        x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=0)
+        delta = ds[0] if len(ds) == 1 else np.concatenate(ds, axis=0)
+        stats = self.stats[index]
+        seed = derive_seed(self.seed, index, stats.updates)
+        stats.updates += 1
+        stats.outer_products += int(x.shape[0])
+        if self.config == EXACT:
+            return delta.astype(np.float64).T @ x.astype(np.float64)
+        from .numerics import outer_product
+
+        return np.asarray(outer_product(x, delta, self.config, seed=seed).dw, dtype=np.float64)
+
+    @property
+    def seconds(self) -> float:
+        """Total wall-clock seconds spent computing datapath gradients so far."""
+        return sum(s.seconds for s in self.stats)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Qualified names of the wrapped layers, in layer-index order."""
+        return [name for name, _ in self._modules]
+
+
+def _as_numpy(a: Any) -> np.ndarray:
+    """A float32 or float64 C-contiguous numpy array from a torch tensor or array-like."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float32)
+    return np.ascontiguousarray(a)
+
+
+@contextmanager
+def essop_gradients(model: nn.Module, config: HardwareConfig | str, seed: int = 0,
+                    layers: Callable[[str, nn.Module], bool] | None = None
+                    ) -> Iterator[EssopGradients]:
+    """Context manager: inside it, ``loss.backward()`` leaves the datapath's dW in each weight's
+    ``.grad`` (reshaped to the weight's shape; biases exact). See :class:`EssopGradients`.
+
+    Example::
+
+        with essop_gradients(model, load_config(None, {"essop.bitstream_length": 16}), seed=0):
+            for x, y in batches:
+                opt.zero_grad()
+                loss_fn(model(x), y).backward()
+                opt.step()
+    """
+    ctx = EssopGradients(model, config, seed=seed, layers=layers)
+    with ctx:
+        yield ctx
+
+
+# -- a small, deterministic training loop ------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """History of one training run.
+
+    Attributes:
+        label: what computed the weight gradients ('fp32', 'essop-bl16', ...).
+        test_accuracy: test accuracy after each epoch, fractions in [0, 1], length ``epochs``.
+        train_loss: mean training loss (cross-entropy, nats) of each epoch.
+        step_seconds: wall-clock seconds of every training step (forward, backward including
+            the datapath gradients, optimizer step), in order.
+        gradient_seconds: of those, seconds spent in the datapath gradient hooks (0 for fp32).
+        layers: per-layer datapath statistics (empty for fp32).
+    """
+
+    label: str
+    test_accuracy: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    gradient_seconds: float = 0.0
+    layers: list[LayerStats] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float:
+        """Test accuracy after the last epoch (fraction)."""
+        return self.test_accuracy[-1] if self.test_accuracy else float("nan")
+
+    @property
+    def median_step_seconds(self) -> float:
+        """Median wall-clock seconds of one training step."""
+        return float(np.median(self.step_seconds)) if self.step_seconds else float("nan")
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Classification accuracy (fraction in [0, 1]) of ``model`` on inputs x [N, ...], labels
+    y [N] (int64), in eval mode and without gradients."""
+    torch = require_torch()
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(len(x), 1)
+
+
+def train_classifier(make_model: Callable[[], nn.Module],
+                     train: tuple[torch.Tensor, torch.Tensor],
+                     test: tuple[torch.Tensor, torch.Tensor],
+                     config: HardwareConfig | str | None = None, *,
+                     epochs: int = 5, batch_size: int = 32, lr: float = 0.05,
+                     momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0,
+                     label: str | None = None,
+                     on_epoch: Callable[[int, TrainResult], None] | None = None,
+                     max_steps_per_epoch: int | None = None) -> TrainResult:
+    """Train a classifier with SGD, weight gradients from ``config`` (None = exact FP32 autograd).
+
+    The same ``seed`` gives the same initial weights (``torch.manual_seed(seed)`` before
+    ``make_model()``), the same mini-batch order (a ``torch.Generator`` seeded with ``seed``) and,
+    for a datapath, the same datapath random numbers, so an FP32 and an ESSOP run differ only in
+    how the weight gradients were computed.
+
+    Args:
+        make_model: builds the (untrained) model; called once, after seeding.
+        train: (x [N, ...] float32, y [N] int64) training set.
+        test: (x, y) test set, evaluated after every epoch.
+        config: HardwareConfig for ESSOP / FP16 weight gradients, :data:`EXACT`, or None for
+            ordinary FP32 autograd.
+        epochs: passes over the training set.
+        batch_size: samples per step (the last, smaller batch of an epoch is kept).
+        lr, momentum, weight_decay: ``torch.optim.SGD`` settings (learning rate per step).
+        seed: run seed (weights, data order, datapath random numbers).
+        label: name of the run in the result; default from ``config``.
+        on_epoch: called as ``on_epoch(epoch, result)`` after each epoch's evaluation.
+        max_steps_per_epoch: stop each epoch after this many steps (None = the whole set).
+
+    Returns:
+        TrainResult with per-epoch test accuracy and per-step wall-clock times.
+    """
+    torch = require_torch()
+    torch.manual_seed(seed)
+    model = make_model()
+    model.train()
+    x_train, y_train = train
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                          weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    result = TrainResult(label if label is not None else run_label(config))
+    ctx = EssopGradients(model, config, seed=seed) if config is not None else None
+    if ctx is not None:
+        ctx.attach()
+    try:
+        for epoch in range(epochs):
+            order = torch.randperm(len(x_train), generator=gen)
+            total, count = 0.0, 0
+            for step, i in enumerate(range(0, len(order), batch_size)):
+                if max_steps_per_epoch is not None and step >= max_steps_per_epoch:
+                    break
+                idx = order[i:i + batch_size]
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x_train[idx]), y_train[idx])
+                loss.backward()
+                opt.step()
+                result.step_seconds.append(time.perf_counter() - t0)
+                total += float(loss) * len(idx)
+                count += len(idx)
+            result.train_loss.append(total / max(count, 1))
+            result.test_accuracy.append(evaluate(model, *test))
+            if on_epoch is not None:
+                on_epoch(epoch, result)
+    finally:
+        if ctx is not None:
+            ctx.detach()
+            result.gradient_seconds = ctx.seconds
+            result.layers = list(ctx.stats)
+    return result
+
+
+def run_label(config: HardwareConfig | str | None) -> str:
+    """Short name of what computes the weight gradients: 'fp32', 'exact', 'fp16' or
+    'essop-bl<BL>' (plus '-element' for per-element random numbers)."""
+    if config is None:
+        return "fp32"
+    if config == EXACT:
+        return "exact"
+    if config.datapath == "fp16":
+        return "fp16"
+    label = f"essop-bl{config.essop.bitstream_length}"
+    if config.essop.rng.sharing != "vector":
+        label += f"-{config.essop.rng.sharing}"
+    return label
+
+
+__all__ = [
+    "EXACT", "EssopGradients", "LayerStats", "TrainResult", "derive_seed", "essop_gradients",
+    "evaluate", "require_torch", "run_label", "train_classifier",
+]

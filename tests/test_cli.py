@@ -1,0 +1,69 @@
+"""The command line: help with examples, exit codes 0 / 1 / 2, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from essop_sim.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("command", [["run"], ["sweep"], ["plot"], ["validate"],
+                                     ["trace", "info"], ["config"]])
+def test_every_command_help_shows_an_example(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "essop-sim " + command[0] in out
+
+
+def test_validate_ok_exits_0(capsys):
+    assert main(["validate", str(ROOT / "configs" / "essop_14nm.yaml")]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_input_error_exits_1_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("essop:\n  bitstream_length: -4\n")
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "essop.bitstream_length" in err and str(bad) in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nope: 1\n")
+    from essop_sim.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        main(["--debug", "validate", str(bad)])
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--no-such-flag"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+def test_config_lists_every_key(capsys):
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "essop.bitstream_length = 64 [bits]" in out
+    assert "memory.read_bandwidth" in out
+
+
+def test_every_flag_reaches_its_command():
+    """No flag is accepted and ignored: each parsed option names a real parameter."""
+    parser = build_parser()
+    args = parser.parse_args(["run", "-c", "c.yaml", "-t", "t", "-o", "o", "--set", "a=1",
+                              "--layers", "l", "--steps", "3", "--no-numerics", "-q"])
+    assert (args.config, args.trace, args.output, args.set) == ("c.yaml", "t", "o", ["a=1"])
+    assert args.layers == ["l"] and args.steps == [3] and args.no_numerics and args.quiet
