@@ -190,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("essop-sim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `essop-sim trace info T | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

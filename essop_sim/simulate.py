@@ -69,7 +69,7 @@ def _resolve_trace(trace: Any, layers: Iterable[str] | None, steps: Iterable[int
 def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = True,
                     cost_table: Any = None) -> dict[str, Any]:
     """Simulate one trace record (one layer's update at one step) and return its report row."""
-    from .cost import estimate_area, estimate_energy, load_cost_table
+    from .cost import estimate_area, estimate_energy, table_for
     from .hw import time_update
 
     timing = time_update(config, record.m, record.n, record.K)
@@ -105,13 +105,15 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
 
         result = outer_product(record.x, record.delta, config,
                                seed=record_seed(config.seed, record.layer, record.step))
+        # The event model counts the data-independent activity; the numerics add only what
+        # depends on operand values (e.g. counter increments = AND ones), never a recount.
         for key, value in result.activity.items():
-            activity[key] = activity.get(key, 0) + value
+            activity.setdefault(key, value)
         row.update(update_error(result.dw, exact_update(record.x, record.delta)))
     else:
         row.update({key: float("nan") for key in ERROR_KEYS})
 
-    table = cost_table if cost_table is not None else load_cost_table(config.cost.table)
+    table = cost_table if cost_table is not None else table_for(config)
     energy = estimate_energy(config, activity, table)
     area = estimate_area(config, table)
     row["energy_pj"] = energy.total_pj
@@ -136,11 +138,11 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
     Returns:
         Report with one row per selected record, in trace order.
     """
-    from .cost import load_cost_table
+    from .cost import table_for
 
     started = time.perf_counter()
     trace, records = _resolve_trace(trace, layers, steps)
-    table = load_cost_table(config.cost.table)
+    table = table_for(config)
     rows = []
     for index, record in enumerate(records):
         rows.append(simulate_record(config, record, numerics=numerics, cost_table=table))

@@ -253,7 +253,7 @@ def load_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
         if not isinstance(base_raw, dict):
             raise ConfigError(str(base_path), "<top level>", base_raw, "a configuration mapping")
     elif isinstance(base, dict):
-        base_raw, base_source = base, "inline base"
+        base_raw, base_source = base, "inline mapping"
     else:
         raise ConfigError(source, "base", base, "a config file path (relative to the spec) or "
                           "an inline configuration mapping")
@@ -335,7 +335,7 @@ def load_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
     for c, assignment in enumerate(combos):
         first = c * len(trace_info)
         shown = ", ".join(f"{k}={v!r}" for k, v in assignment.items()) or "no overrides"
-        where = f"{source}: point {first} [{shown}] on base {base_source}"
+        where = f"{source}: point {first} [{shown}] (base: {base_source})"
         try:
             config = config_from_mapping(base_raw, where, assignment)
         except ConfigError as exc:
@@ -539,7 +539,7 @@ def _run_pool(pending, simulate, finished, jobs: int) -> None:
 
 def _dask_client(dask: str, jobs: int):
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
         raise SweepError("the Dask backend needs dask.distributed, which is not installed: "
                          "pip install 'essop-sim[dask]' (or run with --jobs N, a local process "
@@ -547,14 +547,12 @@ def _dask_client(dask: str, jobs: int):
     if dask == "local":
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)
-        return Client(cluster), cluster
-    return Client(dask), None
+        return Client(cluster), cluster, as_completed
+    return Client(dask), None, as_completed
 
 
 def _run_dask(pending, simulate, finished, jobs: int, dask: str) -> None:
-    from distributed import as_completed
-
-    client, cluster = _dask_client(dask, jobs)
+    client, cluster, as_completed = _dask_client(dask, jobs)
     futures = {}
     try:
         for point in pending:

@@ -328,10 +328,12 @@ def train_classifier(make_model: Callable[[], nn.Module],
                      test: tuple[torch.Tensor, torch.Tensor],
                      config: HardwareConfig | str | None = None, *,
                      epochs: int = 5, batch_size: int = 32, lr: float = 0.05,
-                     momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0,
-                     label: str | None = None,
+                     momentum: float = 0.9, weight_decay: float = 0.0,
+                     schedule: str = "constant", seed: int = 0, label: str | None = None,
                      on_epoch: Callable[[int, TrainResult], None] | None = None,
-                     max_steps_per_epoch: int | None = None) -> TrainResult:
+                     max_steps_per_epoch: int | None = None,
+                     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+                     = None) -> TrainResult:
     """Train a classifier with SGD, weight gradients from ``config`` (None = exact FP32 autograd).
 
     The same ``seed`` gives the same initial weights (``torch.manual_seed(seed)`` before
@@ -348,10 +350,16 @@ def train_classifier(make_model: Callable[[], nn.Module],
         epochs: passes over the training set.
         batch_size: samples per step (the last, smaller batch of an epoch is kept).
         lr, momentum, weight_decay: ``torch.optim.SGD`` settings (learning rate per step).
+        schedule: 'constant' (lr throughout) or 'cosine' (lr * (1 + cos(pi * t / T)) / 2 at
+            step t of T, ending near 0, so the final accuracy is not a snapshot of a noisy
+            plateau).
         seed: run seed (weights, data order, datapath random numbers).
         label: name of the run in the result; default from ``config``.
         on_epoch: called as ``on_epoch(epoch, result)`` after each epoch's evaluation.
         max_steps_per_epoch: stop each epoch after this many steps (None = the whole set).
+        augment: optional ``augment(x_batch, generator) -> x_batch`` applied to each training
+            batch, drawing its randomness from the run's data-order generator (so it is the
+            same for every datapath).
 
     Returns:
         TrainResult with per-epoch test accuracy and per-step wall-clock times.
@@ -363,6 +371,13 @@ def train_classifier(make_model: Callable[[], nn.Module],
     x_train, y_train = train
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
                           weight_decay=weight_decay)
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine'; got {schedule!r}")
+    steps_per_epoch = -(-len(x_train) // batch_size)
+    if max_steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, max_steps_per_epoch)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+             if schedule == "cosine" else None)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     result = TrainResult(label if label is not None else run_label(config))
@@ -379,11 +394,14 @@ def train_classifier(make_model: Callable[[], nn.Module],
                 idx = order[i:i + batch_size]
                 t0 = time.perf_counter()
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x_train[idx]), y_train[idx])
+                xb = x_train[idx] if augment is None else augment(x_train[idx], gen)
+                loss = loss_fn(model(xb), y_train[idx])
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 result.step_seconds.append(time.perf_counter() - t0)
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
                 count += len(idx)
             result.train_loss.append(total / max(count, 1))
             result.test_accuracy.append(evaluate(model, *test))

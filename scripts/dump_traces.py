@@ -23,7 +23,6 @@ canonical command that remakes it.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import shlex
 import sys
@@ -44,21 +43,25 @@ def parse_steps(text: str, total: int) -> list[int]:
 
     Negative values count from the end (-1 = total - 1). A step outside the run is an error.
     """
-    out: set[int] = set()
-
     def fix(v: int) -> int:
         s = total + v if v < 0 else v
         if not 0 <= s < total:
             raise ValueError(f"step {v} is outside the run's {total} steps (0..{total - 1})")
         return s
 
+    out: set[int] = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
         if ":" in part:
-            bits = [int(b) if b else None for b in part.split(":")]
-            start, stop = bits[0] or 0, bits[1] if bits[1] is not None else total
-            stride = bits[2] if len(bits) > 2 and bits[2] else 1
-            out.update(fix(s) for s in range(fix(start), min(stop if stop >= 0 else total + stop,
-                                                                 total), stride))
+            bits = part.split(":")
+            if len(bits) > 3:
+                raise ValueError(f"bad range {part!r}; expected start:stop[:stride]")
+            start = fix(int(bits[0])) if bits[0] else 0
+            stop = int(bits[1]) if bits[1] else total
+            stop = min(total + stop if stop < 0 else stop, total)
+            stride = int(bits[2]) if len(bits) == 3 and bits[2] else 1
+            if stride < 1:
+                raise ValueError(f"bad stride in {part!r}")
+            out.update(range(start, stop, stride))
         else:
             out.add(fix(int(part)))
     if not out:
@@ -125,7 +128,7 @@ def _augment(xb, gen):
     return out
 
 
-def run(args: argparse.Namespace) -> Path:
+def run(args: argparse.Namespace, argv: list[str]) -> Path:
     import torch
 
     from essop_sim import __version__
@@ -141,6 +144,8 @@ def run(args: argparse.Namespace) -> Path:
     if args.epochs < 1 or args.batch_size < 1:
         raise SystemExit("--epochs and --batch-size must be >= 1")
 
+    if args.model != "resnet32" and (args.cifar_dir or args.cifar_limit is not None):
+        raise SystemExit("--cifar-dir/--cifar-limit apply to --model resnet32 only")
     if args.model == "resnet32":
         if not args.cifar_dir:
             raise SystemExit("--model resnet32 needs --cifar-dir DIR (local CIFAR-10 python "
@@ -154,8 +159,6 @@ def run(args: argparse.Namespace) -> Path:
         data = ds.load_digits(seed=args.seed)
         dataset = "sklearn digits (8x8, 10 classes)"
         x_train, x_test = torch.from_numpy(data.x_train), torch.from_numpy(data.x_test)
-        if args.cifar_limit is not None:
-            x_train, data.y_train = x_train[:args.cifar_limit], data.y_train[:args.cifar_limit]
     y_train, y_test = torch.from_numpy(data.y_train), torch.from_numpy(data.y_test)
 
     n_train = x_train.shape[0]
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace) -> Path:
                         "numpy": np.__version__, "scikit-learn": sklearn.__version__,
                         "essop_sim": __version__, "machine": platform.machine()},
         "data_source": data.source,
-        "argv": sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "dump_traces.py" else None,
+        "argv": list(argv),
         "remake": "run 'command' from the repository root",
     }
     loss_at: dict[str, float] = {}
@@ -213,7 +216,7 @@ def run(args: argparse.Namespace) -> Path:
                 loss = loss_fn(model(xb), yb)
                 loss.backward()
                 if rec.current_step in steps:
-                    loss_at[str(rec.current_step)] = float(loss)
+                    loss_at[str(rec.current_step)] = float(loss.detach())
                 opt.step()
                 rec.step()
         model.eval()
@@ -222,7 +225,7 @@ def run(args: argparse.Namespace) -> Path:
             for i in range(0, x_test.shape[0], 256):
                 correct += int((model(x_test[i:i + 256]).argmax(1) == y_test[i:i + 256]).sum())
         rec.meta["results"] = {
-            "train_loss_at_recorded_steps": loss_at, "final_train_loss": float(loss),
+            "train_loss_at_recorded_steps": loss_at, "final_train_loss": float(loss.detach()),
             "test_accuracy": correct / max(1, int(x_test.shape[0])),
             "train_seconds": round(time.perf_counter() - t0, 2)}
     return Path(args.out)
@@ -231,6 +234,7 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> Path:
     """Parse ``argv``, train, write the trace; returns its path. Restores torch's global
     determinism and thread settings afterwards (so it can run inside a test process)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     import torch
     old_det = torch.are_deterministic_algorithms_enabled()
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> Path:
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(args.threads)
     try:
-        out = run(args)
+        out = run(args, argv)
     finally:
         torch.use_deterministic_algorithms(old_det)
         torch.set_num_threads(old_threads)

@@ -168,7 +168,7 @@ def reference_essop(x, delta, config, seed):
         "E": E,
         "x_shifts": np.array(ex, dtype=np.int64),
         "delta_shifts": np.array(ed, dtype=np.int64),
-        "dw": raw.astype(np.float64) * 2.0 ** (E - F) / bl,
+        "dw": np.array([[math.ldexp(float(v), E - F) / bl for v in row] for row in acc]),
         "activity": {"counter_increments": increments, "counter_overflows": overflows,
                      "accumulator_saturations": saturations},
     }

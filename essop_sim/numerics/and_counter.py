@@ -13,8 +13,8 @@ Kernels take ``lsh[k] = max(F - s_k, 0)`` and ``rsh[k] = min(max(s_k - F, 0), 63
 F <= 40, so a right shift of 63 gives 0, as any s_k - F >= 63 does). ``active[k]`` is False when
 x_k or delta_k is all zero: those outer products count nothing and are skipped.
 
-Parallelism: ``prange`` over rows j, each thread owning whole rows, k sequential per cell, so
-results do not depend on the thread count. Sign application is branch-free:
+Parallelism: ``prange`` over groups of rows j, each thread owning whole rows, k sequential per
+cell, so results do not depend on the thread count or the grouping. Sign application is branch-free:
 ``acc += (v ^ s) - s`` with s = 0 or -1.
 """
 
@@ -39,58 +39,71 @@ def popcount64(typingctx, x):
     return sig, codegen
 
 
+@nb.njit(cache=True, inline="always")
+def _row_range(g, groups, m):  # pragma: no cover - numba
+    return g * m // groups, (g + 1) * m // groups
+
+
 @nb.njit(parallel=True, cache=True)
-def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc):  # pragma: no cover - numba
+def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
+                    groups):  # pragma: no cover - numba
     """Accumulate a chunk of outer products when no counter and no accumulator step can overflow.
 
     X uint64 [K, W, n], xs int64 [K, n] sign masks, D uint64 [K, W, m], ds int64 [K, m],
     lsh/rsh int64 [K], active bool [K]; acc int64 [m, n] is updated in place; inc int64 [m]
-    gets each row's AND ones (counter increments) added.
+    gets each row's AND ones (counter increments) added. Rows are split into ``groups``
+    contiguous ranges, one per thread (one parallel region per call); each thread walks the
+    chunk in blocks of ``kblock`` outer products (sized to stay in its L2 cache) and applies a
+    block to all its rows before the next.
     """
     K, W, n = X.shape
     m = acc.shape[0]
-    for j in nb.prange(m):
-        row = acc[j]
-        tot = 0
+    for g in nb.prange(groups):
+        j0, j1 = _row_range(g, groups, m)
         cnt = np.zeros(n, dtype=np.int64)
-        for k in range(K):
-            if not active[k]:
-                continue
-            sd = ds[k, j]
-            ls = lsh[k]
-            rs = rsh[k]
-            sk = xs[k]
-            if W == 1:
-                d = D[k, 0, j]
-                xk = X[k, 0]
-                for i in range(n):
-                    c = popcount64(xk[i] & d)
-                    tot += c
-                    v = (c << ls) >> rs
-                    sg = sk[i] ^ sd
-                    row[i] += (v ^ sg) - sg
-            else:
-                d = D[k, 0, j]
-                xk = X[k, 0]
-                for i in range(n):
-                    cnt[i] = popcount64(xk[i] & d)
-                for wd in range(1, W):
-                    d = D[k, wd, j]
-                    xk = X[k, wd]
-                    for i in range(n):
-                        cnt[i] += popcount64(xk[i] & d)
-                for i in range(n):
-                    c = cnt[i]
-                    tot += c
-                    v = (c << ls) >> rs
-                    sg = sk[i] ^ sd
-                    row[i] += (v ^ sg) - sg
-        inc[j] += tot
+        for b0 in range(0, K, kblock):
+            b1 = min(K, b0 + kblock)
+            for j in range(j0, j1):
+                row = acc[j]
+                tot = 0
+                for k in range(b0, b1):
+                    if not active[k]:
+                        continue
+                    sd = ds[k, j]
+                    ls = lsh[k]
+                    rs = rsh[k]
+                    sk = xs[k]
+                    if W == 1:
+                        d = D[k, 0, j]
+                        xk = X[k, 0]
+                        for i in range(n):
+                            c = popcount64(xk[i] & d)
+                            tot += c
+                            v = (c << ls) >> rs
+                            sg = sk[i] ^ sd
+                            row[i] += (v ^ sg) - sg
+                    else:
+                        d = D[k, 0, j]
+                        xk = X[k, 0]
+                        for i in range(n):
+                            cnt[i] = popcount64(xk[i] & d)
+                        for wd in range(1, W):
+                            d = D[k, wd, j]
+                            xk = X[k, wd]
+                            for i in range(n):
+                                cnt[i] += popcount64(xk[i] & d)
+                        for i in range(n):
+                            c = cnt[i]
+                            tot += c
+                            v = (c << ls) >> rs
+                            sg = sk[i] ^ sd
+                            row[i] += (v ^ sg) - sg
+                inc[j] += tot
 
 
 @nb.njit(parallel=True, cache=True)
 def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturate,
-                       acc_bits, inc, covf, asat):  # pragma: no cover - numba
+                       acc_bits, inc, covf, asat, kblock, groups):  # pragma: no cover - numba
     """As :func:`accumulate_fast`, with counter overflow and per-step accumulator range checks.
 
     counter_max = 2^counter_bits - 1; saturate selects clamping (True) or two's-complement wrap
@@ -102,58 +115,73 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
     hi = (np.int64(1) << (acc_bits - 1)) - 1
     lo = -hi - 1
     up = 64 - acc_bits
-    for j in nb.prange(m):
-        row = acc[j]
-        tot = 0
-        nov = 0
-        nsat = 0
-        for k in range(K):
-            if not active[k]:
-                continue
-            sd = ds[k, j]
-            ls = lsh[k]
-            rs = rsh[k]
-            sk = xs[k]
-            for i in range(n):
-                c = 0
-                for wd in range(W):
-                    c += popcount64(X[k, wd, i] & D[k, wd, j])
-                tot += c
-                if c > counter_max:
-                    nov += 1
-                    c = counter_max if saturate else c & counter_max
-                v = (c << ls) >> rs
-                sg = sk[i] ^ sd
-                a = row[i] + ((v ^ sg) - sg)
-                if a > hi or a < lo:
-                    nsat += 1
-                    if saturate:
-                        a = hi if a > hi else lo
-                    else:
-                        a = (a << up) >> up  # keep the low A bits, sign-extended
-                row[i] = a
-        inc[j] += tot
-        covf[j] += nov
-        asat[j] += nsat
+    for g in nb.prange(groups):
+        j0, j1 = _row_range(g, groups, m)
+        for b0 in range(0, K, kblock):
+            b1 = min(K, b0 + kblock)
+            for j in range(j0, j1):
+                row = acc[j]
+                tot = 0
+                nov = 0
+                nsat = 0
+                for k in range(b0, b1):
+                    if not active[k]:
+                        continue
+                    sd = ds[k, j]
+                    ls = lsh[k]
+                    rs = rsh[k]
+                    sk = xs[k]
+                    for i in range(n):
+                        c = 0
+                        for wd in range(W):
+                            c += popcount64(X[k, wd, i] & D[k, wd, j])
+                        tot += c
+                        if c > counter_max:
+                            nov += 1
+                            c = counter_max if saturate else c & counter_max
+                        v = (c << ls) >> rs
+                        sg = sk[i] ^ sd
+                        a = row[i] + ((v ^ sg) - sg)
+                        if a > hi or a < lo:
+                            nsat += 1
+                            if saturate:
+                                a = hi if a > hi else lo
+                            else:
+                                a = (a << up) >> up  # keep the low A bits, sign-extended
+                        row[i] = a
+                inc[j] += tot
+                covf[j] += nov
+                asat[j] += nsat
 
 
 @nb.njit(parallel=True, cache=True)
-def popcount_roofline(X, D, acc):  # pragma: no cover - numba
+def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
     """Plain popcount roofline: ``acc[j, i] += popcount(X[k, w, i] & D[k, w, j])``.
 
-    The same loop shape and data as :func:`accumulate_fast`, without sign, shift, activity
-    counting or saturation. Used by scripts/bench_kernels.py as the reference speed.
+    The same loop shape (row groups, k blocks) and data as :func:`accumulate_fast`, without
+    sign, shift, activity counting or saturation. scripts/bench_kernels.py measures both.
     """
     K, W, n = X.shape
     m = acc.shape[0]
-    for j in nb.prange(m):
-        row = acc[j]
-        for k in range(K):
-            for wd in range(W):
-                d = D[k, wd, j]
-                xk = X[k, wd]
-                for i in range(n):
-                    row[i] += popcount64(xk[i] & d)
+    for g in nb.prange(groups):
+        j0, j1 = _row_range(g, groups, m)
+        for b0 in range(0, K, kblock):
+            b1 = min(K, b0 + kblock)
+            for j in range(j0, j1):
+                row = acc[j]
+                for k in range(b0, b1):
+                    for wd in range(W):
+                        d = D[k, wd, j]
+                        xk = X[k, wd]
+                        for i in range(n):
+                            row[i] += popcount64(xk[i] & d)
+
+
+def kernel_layout(n: int, m: int, words: int, cache_bytes: int = 256 << 10) -> tuple[int, int]:
+    """(kblock, groups) for the accumulation kernels: k-block whose packed x streams and signs
+    fit ``cache_bytes`` (per-core L2), and one row group per numba thread (at most m)."""
+    kblock = max(1, cache_bytes // (n * (words + 1) * 8))
+    return int(kblock), int(max(1, min(nb.get_num_threads(), m)))
 
 
 @nb.njit(cache=True)

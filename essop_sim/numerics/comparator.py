@@ -66,26 +66,34 @@ def quantize(a, e, w):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _direct_words(q, r, off, BL, words_k, n):  # pragma: no cover - numba
-    W = words_k.shape[0]
+def _direct_words(q, R, col, off, BL, words_k):  # pragma: no cover - numba
+    """words_k [W, n] = packed (R[off + t, col] < q[i]) for t < BL (col = 0: one shared bank,
+    col = -1: element i reads column i). The inner loop runs over elements, so it vectorises."""
+    W, n = words_k.shape
     for wd in range(W):
+        row = words_k[wd]
+        for i in range(n):
+            row[i] = 0
         t0 = wd * 64
         nbits = min(64, BL - t0)
-        for i in range(n):
-            qi = q[i]
-            word = np.uint64(0)
-            for b in range(nbits):
-                if np.int64(r[off + t0 + b]) < qi:
-                    word |= np.uint64(1) << np.uint64(b)
-            words_k[wd, i] = word
+        for b in range(nbits):
+            bit = np.uint64(b)
+            if col >= 0:
+                rt = np.int64(R[off + t0 + b, col])
+                for i in range(n):
+                    row[i] |= np.uint64(rt < q[i]) << bit
+            else:
+                rr = R[off + t0 + b]
+                for i in range(n):
+                    row[i] |= np.uint64(np.int64(rr[i]) < q[i]) << bit
 
 
 @nb.njit(parallel=True, cache=True)
 def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: no cover - numba
     """Streams of K vectors that each share one random sequence (sharing 'vector').
 
-    a [K, n] float operands; e [K] int64 scale exponents; R uint32 [1, N] the bank's numbers,
-    outer product k using R[0, k*stride : k*stride + BL] (stride = BL for 'continue', 0 for
+    a [K, n] float operands; e [K] int64 scale exponents; R uint32 [N, 1] the bank's numbers,
+    outer product k using R[k*stride : k*stride + BL, 0] (stride = BL for 'continue', 0 for
     'restart'); writes words uint64 [K, W, n] and sign masks int64 [K, n].
     """
     K, n = a.shape
@@ -95,44 +103,35 @@ def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: 
         q = np.empty(n, dtype=np.int64)
         quantize_row(a[k], e[k], w, q, signs[k])
         off = k * stride
-        r = R[0]
         if use_table:
-            tab = np.zeros((qmax + 1, W), dtype=np.uint64)
-            for t in range(BL):  # bucket: value v's cycles go to tab[v + 1]
-                tab[np.int64(r[off + t]) + 1, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
-            for v in range(1, qmax + 1):  # prefix OR: tab[q] = cycles with r_t < q
-                for wd in range(W):
-                    tab[v, wd] |= tab[v - 1, wd]
+            tab = np.zeros((W, qmax + 1), dtype=np.uint64)
+            for t in range(BL):  # bucket: value v's cycles go to tab[., v + 1]
+                tab[t >> 6, np.int64(R[off + t, 0]) + 1] |= np.uint64(1) << np.uint64(t & 63)
             for wd in range(W):
+                tw = tab[wd]
+                run = np.uint64(0)
+                for v in range(1, qmax + 1):  # prefix OR: tab[., q] = cycles with r_t < q
+                    run |= tw[v]
+                    tw[v] = run
+                out = words[k, wd]
                 for i in range(n):
-                    words[k, wd, i] = tab[q[i], wd]
+                    out[i] = tw[q[i]]
         else:
-            _direct_words(q, r, off, BL, words[k], n)
+            _direct_words(q, R, 0, off, BL, words[k])
 
 
 @nb.njit(parallel=True, cache=True)
 def streams_element(a, e, R, stride, BL, w, words, signs):  # pragma: no cover - numba
     """Streams when every element has its own bank (sharing 'element').
 
-    R uint32 [n, N]: element i compares with R[i, k*stride + t]. Other arguments as in
+    R uint32 [N, n]: element i compares with R[k*stride + t, i]. Other arguments as in
     :func:`streams_shared`.
     """
     K, n = a.shape
-    W = words.shape[1]
     for k in nb.prange(K):
         q = np.empty(n, dtype=np.int64)
         quantize_row(a[k], e[k], w, q, signs[k])
-        off = k * stride
-        for wd in range(W):
-            t0 = wd * 64
-            nbits = min(64, BL - t0)
-            for i in range(n):
-                qi = q[i]
-                word = np.uint64(0)
-                for b in range(nbits):
-                    if np.int64(R[i, off + t0 + b]) < qi:
-                        word |= np.uint64(1) << np.uint64(b)
-                words[k, wd, i] = word
+        _direct_words(q, R, -1, k * stride, BL, words[k])
 
 
 def use_table(method: str, n: int, width: int, bl: int) -> bool:
@@ -142,4 +141,5 @@ def use_table(method: str, n: int, width: int, bl: int) -> bool:
     if method == "direct":
         return False
     words = (bl + 63) // 64
-    return 2 * ((1 << width) + 1) * words + bl <= n * bl // 4
+    table_words = ((1 << width) + 1) * words
+    return table_words <= 1 << 16 and 2 * table_words + bl + n * words <= n * bl // 4

@@ -21,7 +21,7 @@ from .lfsr import RngBanks
 from .result import OuterProductResult
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 16 << 20
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
 
@@ -63,7 +63,7 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         delta: errors [K, m] (or [m]).
         config: hardware configuration; ``config.essop`` is used.
         seed: seed of the RNG banks.
-        chunk: outer products per chunk (default: ~4 MiB of packed streams); does not change
+        chunk: outer products per chunk (default: ~16 MiB of packed streams); does not change
             results.
         stream_method: 'auto', 'table' or 'direct' stream construction for shared sequences;
             does not change results.
@@ -98,8 +98,9 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
 
     # Pass 1: scale exponents (also rejects NaN/Inf, naming the element).
     t0 = clock()
-    mx = shift_scaler.row_max_abs(x, "x", max(chunk, 1024))
-    md = shift_scaler.row_max_abs(delta, "delta", max(chunk, 1024))
+    rows = max(chunk, (CHUNK_BYTES // 8) // (n + m))
+    mx = shift_scaler.row_max_abs(x, "x", rows)
+    md = shift_scaler.row_max_abs(delta, "delta", rows)
     ex, nzx = shift_scaler.exponents(mx, c.scaling.granularity)
     ed, nzd = shift_scaler.exponents(md, c.scaling.granularity)
     active = nzx & nzd
@@ -114,7 +115,7 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     banks = []
     for side, size, taps in (("x", n, rng.taps_x), ("delta", m, rng.taps_delta)):
         banks.append(RngBanks(rng.kind, side, size if per_element else 1, w, seed,
-                              rng.lfsr_bits, taps, rng.steps_per_number))
+                              rng.lfsr_bits, taps, rng.steps_per_number, segment=bl))
     restart = rng.sequence == "restart"
     fixed = [b.first(bl) for b in banks] if restart else None
     stride = 0 if restart else bl
@@ -134,22 +135,29 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     covf = np.zeros(m, dtype=np.int64)
     asat = np.zeros(m, dtype=np.int64)
     t_streams = t_acc = 0.0
+    kblock, groups = and_counter.kernel_layout(n, m, words)
+    cap = min(chunk, K)  # chunk buffers, reused
+    X_buf = np.empty((cap, words, n), dtype=np.uint64)
+    D_buf = np.empty((cap, words, m), dtype=np.uint64)
+    Xs_buf = np.empty((cap, n), dtype=np.int64)
+    Ds_buf = np.empty((cap, m), dtype=np.int64)
+    R_buf = None if restart else [np.empty((cap * bl, b.nbanks), dtype=np.uint32) for b in banks]
     for k0 in range(0, K, chunk):
         k1 = min(K, k0 + chunk)
         kc = k1 - k0
         if not active[k0:k1].any():
             if not restart:  # keep the banks in step with k
-                for b in banks:
-                    b.take(kc * bl)
+                for b, buf in zip(banks, R_buf):
+                    b.take(kc * bl, buf)
             continue
         t0 = clock()
         xs = shift_scaler.kernel_array(x[k0:k1])
         ds = shift_scaler.kernel_array(delta[k0:k1])
-        X = np.empty((kc, words, n), dtype=np.uint64)
-        D = np.empty((kc, words, m), dtype=np.uint64)
-        Xs = np.empty((kc, n), dtype=np.int64)
-        Ds = np.empty((kc, m), dtype=np.int64)
-        Rx, Rd = fixed if restart else (banks[0].take(kc * bl), banks[1].take(kc * bl))
+        X, D, Xs, Ds = X_buf[:kc], D_buf[:kc], Xs_buf[:kc], Ds_buf[:kc]
+        if restart:
+            Rx, Rd = fixed
+        else:
+            Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf))
         if per_element:
             comparator.streams_element(xs, ex[k0:k1], Rx, stride, bl, w, X, Xs)
             comparator.streams_element(ds, ed[k0:k1], Rd, stride, bl, w, D, Ds)
@@ -163,10 +171,12 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         fast = counter_safe and (
             and_counter.max_abs_int(acc) + int(vmax[k0:k1].sum()) <= acc_hi)
         if fast:
-            and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc)
+            and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc,
+                                        kblock, groups)
         else:
             and_counter.accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
-                                           counter_max, saturate, A, inc, covf, asat)
+                                           counter_max, saturate, A, inc, covf, asat, kblock,
+                                           groups)
         t_acc += clock() - t1
     if timings is not None:
         timings["streams"] = timings.get("streams", 0.0) + t_streams

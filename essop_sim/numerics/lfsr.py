@@ -110,6 +110,35 @@ def lfsr_shift(state: int, mask: int, lfsr_bits: int) -> int:
     return ((state << 1) | fb) & ((1 << lfsr_bits) - 1)
 
 
+def _apply(cols: list[int], state: int) -> int:
+    out = 0
+    bit = 0
+    while state:
+        if state & 1:
+            out ^= cols[bit]
+        state >>= 1
+        bit += 1
+    return out
+
+
+def jump_columns(mask: int, lfsr_bits: int, steps: int) -> list[int]:
+    """The GF(2) map 'advance ``steps`` shifts' as the images of the L basis states.
+
+    The shift is linear (no constant term), so the map is determined by these columns; it is
+    built by square-and-multiply from the one-shift map (O(L^2 log steps)).
+    """
+    L = int(lfsr_bits)
+    one = [lfsr_shift(1 << bit, mask, L) for bit in range(L)]
+    result = [1 << bit for bit in range(L)]
+    base, e = one, int(steps)
+    while e:
+        if e & 1:
+            result = [_apply(base, c) for c in result]
+        base = [_apply(base, c) for c in base]
+        e >>= 1
+    return result
+
+
 def jump_tables(mask: int, lfsr_bits: int, steps: int) -> np.ndarray:
     """Byte lookup tables of the GF(2) map 'advance ``steps`` shifts'.
 
@@ -117,22 +146,13 @@ def jump_tables(mask: int, lfsr_bits: int, steps: int) -> np.ndarray:
     state ``steps`` shifts later is the XOR over b of ``T[b, (state >> 8b) & 255]``.
     """
     L = int(lfsr_bits)
-    cols = []
-    for bit in range(L):  # image of each basis state (the shift is linear: no constant term)
-        s = 1 << bit
-        for _ in range(steps):
-            s = lfsr_shift(s, mask, L)
-        cols.append(s)
+    cols = jump_columns(mask, L, steps)
     nbytes = (L + 7) // 8
+    cols = cols + [0] * (8 * nbytes - L)  # bits at or above L never occur in a state
     tables = np.zeros((nbytes, 256), dtype=np.uint64)
     for b in range(nbytes):
         for v in range(256):
-            acc = 0
-            for bit in range(8):
-                pos = 8 * b + bit
-                if (v >> bit) & 1 and pos < L:
-                    acc ^= cols[pos]
-            tables[b, v] = acc
+            tables[b, v] = _apply(cols[8 * b:8 * b + 8], v)
     return tables
 
 
@@ -154,20 +174,38 @@ def lfsr_seed_state(seed: int, bid: int, lfsr_bits: int) -> int:
     return splitmix64(seed, bid + 1) % ((1 << lfsr_bits) - 1) + 1
 
 
+@nb.njit(cache=True, inline="always")
+def _leap(s, tables):  # pragma: no cover - numba
+    ns = np.uint64(0)
+    for byte in range(tables.shape[0]):
+        ns ^= tables[byte, (s >> np.uint64(8 * byte)) & np.uint64(255)]
+    return ns
+
+
 @nb.njit(parallel=True, cache=True)
-def _lfsr_fill(states, tables, wmask, out):  # pragma: no cover - numba
-    """For every bank b: ``out[b, t]`` = low bits of the state after each leap; updates states."""
-    nbank, count = out.shape
-    nbytes = tables.shape[0]
-    for b in nb.prange(nbank):
+def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover - numba
+    """``out[t, b]`` = low bits of bank b's state after leap t + 1, for t < count; advances states.
+
+    count = out.shape[0] must be a multiple of ``seg``; ``seg_tables`` leap seg numbers at once.
+    Segment start states are chained serially (count / seg leaps per bank), then the segments
+    are filled in parallel, so the output does not depend on the thread count.
+    """
+    count, nbank = out.shape
+    nseg = count // seg
+    starts = np.empty((nseg, nbank), dtype=np.uint64)
+    for b in range(nbank):
         s = states[b]
-        for t in range(count):
-            ns = np.uint64(0)
-            for byte in range(nbytes):
-                ns ^= tables[byte, (s >> np.uint64(8 * byte)) & np.uint64(255)]
-            s = ns
-            out[b, t] = np.uint32(s & wmask)
+        for g in range(nseg):
+            starts[g, b] = s
+            s = _leap(s, seg_tables)
         states[b] = s
+    for gb in nb.prange(nseg * nbank):
+        g = gb // nbank
+        b = gb - g * nbank
+        s = starts[g, b]
+        for t in range(g * seg, (g + 1) * seg):
+            s = _leap(s, tables)
+            out[t, b] = np.uint32(s & wmask)
 
 
 class RngBanks:
@@ -179,15 +217,18 @@ class RngBanks:
         nbanks: 1 (sharing 'vector') or the vector length (sharing 'element').
         width: comparator width w (bits); numbers lie in [0, 2^w).
         seed: the run seed.
+        segment: numbers per parallel segment of :meth:`take` (does not change the numbers).
         lfsr_bits, taps, steps_per_number: LFSR width L (bits), tap positions (None = default)
             and shifts per number (None = w); ignored for 'ideal'.
 
-    :meth:`take` returns the next ``count`` numbers of every bank as uint32 [nbanks, count];
-    :meth:`first` the first ``count`` numbers (for sequence 'restart'), without advancing.
+    :meth:`take` returns the next ``count`` numbers of every bank as uint32 [count, nbanks]
+    (time-major, so that comparators read one cycle's numbers contiguously); :meth:`first` the
+    first ``count`` numbers (for sequence 'restart'), without advancing.
     """
 
     def __init__(self, kind: str, side: str, nbanks: int, width: int, seed: int,
-                 lfsr_bits: int = 16, taps=None, steps_per_number: int | None = None):
+                 lfsr_bits: int = 16, taps=None, steps_per_number: int | None = None,
+                 segment: int = 64):
         self.kind, self.side, self.nbanks, self.width = kind, side, int(nbanks), int(width)
         self.seed = int(seed)
         self.ids = [bank_id(side, i) for i in range(self.nbanks)]
@@ -199,6 +240,9 @@ class RngBanks:
             self.mask = tap_mask(taps, L, key)
             self.steps = int(steps_per_number) if steps_per_number else self.width
             self.tables = jump_tables(self.mask, L, self.steps)
+            # Leap of ``segment`` numbers at once: the parallel fill's segment starts.
+            self.segment = max(1, int(segment))
+            self.seg_tables = jump_tables(self.mask, L, self.steps * self.segment)
             self.seed_states = np.array([lfsr_seed_state(self.seed, b, L) for b in self.ids],
                                         dtype=np.uint64)
             self.states = self.seed_states.copy()
@@ -208,19 +252,26 @@ class RngBanks:
         else:
             raise ConfigError("config", "essop.rng.kind", kind, "'lfsr' or 'ideal'")
 
-    def take(self, count: int) -> np.ndarray:
-        """The next ``count`` numbers of every bank, uint32 [nbanks, count]; advances banks."""
-        out = np.empty((self.nbanks, int(count)), dtype=np.uint32)
+    def take(self, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The next ``count`` numbers of every bank, uint32 [count, nbanks]; advances banks.
+
+        ``out``: optional C-contiguous uint32 buffer with at least ``count`` rows to fill.
+        """
+        count = int(count)
+        out = np.empty((count, self.nbanks), dtype=np.uint32) if out is None else out[:count]
         if self.kind == "lfsr":
-            _lfsr_fill(self.states, self.tables, np.uint64((1 << self.width) - 1), out)
+            seg = self.segment if count % self.segment == 0 else 1
+            tabs = self.seg_tables if seg == self.segment else self.tables
+            _lfsr_fill(self.states, self.tables, tabs, seg, np.uint64((1 << self.width) - 1),
+                       out)
         else:
             drop = np.uint64(64 - self.width)
             for b, g in enumerate(self.gens):
-                out[b] = g.random_raw(int(count)) >> drop
+                out[:, b] = g.random_raw(count) >> drop
         return out
 
     def first(self, count: int) -> np.ndarray:
-        """Numbers 0 .. count-1 of every bank (the 'restart' sequence), uint32 [nbanks, count]."""
+        """Numbers 0 .. count-1 of every bank (the 'restart' sequence), uint32 [count, nbanks]."""
         fresh = RngBanks.__new__(RngBanks)
         fresh.__dict__.update(self.__dict__)
         if self.kind == "lfsr":

@@ -177,7 +177,7 @@ def _write_parquet_atomic(path: Path, rows: Sequence[Mapping[str, Any]],
 
 def write_table(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike, stem: str,
                 meta: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``OUT/<stem>.csv``, ``OUT/<stem>.json`` and, if pyarrow imports, ``OUT/<stem>.parquet``.
+    """Write ``OUT/<stem>.csv``, ``OUT/<stem>.json`` and, with pyarrow, ``OUT/<stem>.parquet``.
 
     The JSON file is ``{"meta": ..., "columns": [...], "rows": [...]}``; ``meta`` should carry the
     full configuration and what produced the rows; the software version is added as

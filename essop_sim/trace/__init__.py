@@ -41,8 +41,9 @@ def default_trace_path() -> Path:
     path = Path(essop_sim.__file__).resolve().parents[1] / "traces" / DEFAULT_TRACE_NAME
     if not (path / MANIFEST_NAME).is_file():
         raise TraceError(path, "the shipped default trace is missing (not a repository "
-                               "checkout?); remake it with: python scripts/dump_traces.py "
-                               "--model cnn --out traces/digits_cnn (see docs/traces.md)")
+                               "checkout?); remake it from the repository root with: python "
+                               "scripts/dump_traces.py --model cnn --out traces/digits_cnn "
+                               "--steps 0,60,-1 --overwrite (see docs/traces.md)")
     return path
 
 

@@ -277,8 +277,9 @@ def check_array_file(path: Path, shape: tuple[int, int], dtype: str, nbytes: int
     if got_dtype.hasobject or got_dtype.kind != "f":
         raise TraceError(path, f"{label}: dtype {got_dtype} is not a float type")
     if got_dtype != np.dtype(dtype).newbyteorder("<"):
+        want = np.dtype(dtype).newbyteorder("<").str
         raise TraceError(path, f"{label}: dtype {got_dtype.str} disagrees with manifest "
-                               f"dtype {dtype} (little-endian {np.dtype(dtype).newbyteorder('<').str})")
+                               f"dtype {dtype} ({want})")
     if got_shape != tuple(shape):
         raise TraceError(path, f"{label}: shape {list(got_shape)} disagrees with manifest "
                                f"{dims} = {list(shape)}")
@@ -343,7 +344,7 @@ def sha256_file(path: Path) -> str:
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe version of a layer name (``stage1.block0/conv1`` -> ``stage1.block0_conv1``)."""
+    """File-name-safe layer name (``stage1.block0/conv1`` -> ``stage1.block0_conv1``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "layer"
 
 

@@ -136,7 +136,7 @@ def make_synthetic_trace(path: str | os.PathLike, layers: Iterable[Any], seed: i
             for i, d in enumerate(specs):
                 K = int(d["K"]) if max_k is None else min(int(d["K"]), max_k)
                 sub = None
-                if K != d["K"]:
+                if d["K"] != K:
                     sub = {"original_K": int(d["K"]), "method": "synthetic_cap", "seed": seed}
                 rng = np.random.default_rng([seed, step, i])
                 chunks = synthetic_chunks(int(d["n"]), int(d["m"]), K, rng,

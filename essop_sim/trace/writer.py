@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -143,56 +144,58 @@ class TraceWriter:
         }
         label = f"layer {layer!r} step {step}"
         names = {a: f"{stem}.{a}.npy" for a in fmt.ARRAYS}
-        handles = {a: open(self.tmp / names[a], "wb") for a in fmt.ARRAYS}
+        paths = {a: self.tmp / names[a] for a in fmt.ARRAYS}
+        # metadata errors (kind, conv geometry, subsample) fail before any array is written
+        fmt._validate_record(self.path, f"record {index}", {**entry, "files": {
+            a: {"file": names[a], "sha256": "0" * 64, "bytes": 1} for a in fmt.ARRAYS}})
         try:
-            hf = {a: _HashingFile(handles[a]) for a in fmt.ARRAYS}
-            for a, cols in (("x", n), ("delta", m)):
-                np.lib.format.write_array_header_1_0(hf[a], {
-                    "descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False,
-                    "shape": (K, cols)})
-            rows = 0
-            for xc, dc in chunks:
-                xc = np.ascontiguousarray(np.asarray(xc), dtype=dt)
-                dc = np.ascontiguousarray(np.asarray(dc), dtype=dt)
-                if (xc.ndim != 2 or dc.ndim != 2 or xc.shape[1] != n or dc.shape[1] != m
-                        or xc.shape[0] != dc.shape[0]):
-                    raise TraceError(self.path, f"{label}: chunk shapes x {list(xc.shape)}, "
-                                                f"delta {list(dc.shape)} do not fit [k, {n}], "
-                                                f"[k, {m}]")
-                for a, c in (("x", xc), ("delta", dc)):
-                    bad = ~np.isfinite(c)
-                    if bad.any():
-                        r, col = np.argwhere(bad)[0]
-                        raise TraceError(self.path, f"{label}: {a} has a non-finite value "
-                                                    f"({c[r, col]}) at row {rows + r}, column "
-                                                    f"{col} (after cast to {dtype})")
-                    hf[a].write(c.data if c.size else b"")  # C-contiguous
-                rows += xc.shape[0]
-                if rows > K:
-                    break
-            if rows != K:
-                raise TraceError(self.path, f"{label}: chunks held {rows} rows, expected K={K}")
-            for a in fmt.ARRAYS:
-                handles[a].flush()
-                os.fsync(handles[a].fileno())
-                entry["files"][a] = {"file": names[a], "sha256": hf[a].h.hexdigest(),
-                                     "bytes": hf[a].n}
+            with ExitStack() as stack:
+                handles = {a: stack.enter_context(open(paths[a], "wb")) for a in fmt.ARRAYS}
+                self._write_arrays(handles, entry, names, chunks, dt, label)
+            fmt._validate_record(self.path, f"record {index}", entry)
         except BaseException:
             for a in fmt.ARRAYS:
-                handles[a].close()
-                (self.tmp / names[a]).unlink(missing_ok=True)
-            raise
-        for a in fmt.ARRAYS:
-            handles[a].close()
-        try:
-            fmt._validate_record(self.path, f"record {index}", entry)
-        except TraceError:
-            for a in fmt.ARRAYS:
-                (self.tmp / names[a]).unlink(missing_ok=True)
+                paths[a].unlink(missing_ok=True)
             raise
         self.records.append(entry)
         self._keys.add((str(layer), step))
         return entry
+
+    def _write_arrays(self, handles, entry, names, chunks, dt, label) -> None:
+        """Stream chunks into the two open .npy files; fill entry['files'] (sha256, bytes)."""
+        K, n, m, dtype = entry["K"], entry["n"], entry["m"], entry["dtype"]
+        hf = {a: _HashingFile(handles[a]) for a in fmt.ARRAYS}
+        for a, cols in (("x", n), ("delta", m)):
+            np.lib.format.write_array_header_1_0(hf[a], {
+                "descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False,
+                "shape": (K, cols)})
+        rows = 0
+        for xc, dc in chunks:
+            xc = np.ascontiguousarray(np.asarray(xc), dtype=dt)
+            dc = np.ascontiguousarray(np.asarray(dc), dtype=dt)
+            if (xc.ndim != 2 or dc.ndim != 2 or xc.shape[1] != n or dc.shape[1] != m
+                    or xc.shape[0] != dc.shape[0]):
+                raise TraceError(self.path, f"{label}: chunk shapes x {list(xc.shape)}, "
+                                            f"delta {list(dc.shape)} do not fit [k, {n}], "
+                                            f"[k, {m}]")
+            for a, c in (("x", xc), ("delta", dc)):
+                bad = ~np.isfinite(c)
+                if bad.any():
+                    r, col = np.argwhere(bad)[0]
+                    raise TraceError(self.path, f"{label}: {a} has a non-finite value "
+                                                f"({c[r, col]}) at row {rows + r}, column "
+                                                f"{col} (after cast to {dtype})")
+                hf[a].write(c.data if c.size else b"")  # C-contiguous
+            rows += xc.shape[0]
+            if rows > K:
+                break
+        if rows != K:
+            raise TraceError(self.path, f"{label}: chunks held {rows} rows, expected K={K}")
+        for a in fmt.ARRAYS:
+            handles[a].flush()
+            os.fsync(handles[a].fileno())
+            entry["files"][a] = {"file": names[a], "sha256": hf[a].h.hexdigest(),
+                                 "bytes": hf[a].n}
 
     def manifest(self) -> dict:
         """The manifest as it would be written now."""

@@ -1,0 +1,171 @@
+"""Worked example: the paper's comparison (one outer product, ESSOP vs pipelined FP16) with the
+shipped cost table. Run ``python -m essop_sim.cost.paper``; ``docs/cost.md`` quotes its output
+and ``tests/test_cost.py`` holds the two equal.
+
+The activity of *one outer product* (K = 1) of an m = rows delta vector and an n = cols x vector
+is counted here in closed form, key by key as the activity contract defines the counts (this is
+a documentation example; ``simulate`` prices the event model's counts instead). The only
+data-dependent count, ``counter_increments``, is its expectation BL * sum_i p_i * sum_j q_j for
+independent streams, on synthetic operands (ReLU activations, Gaussian errors, fixed seed) scaled
+by the smallest power of two not below the largest magnitude and quantised to the comparator
+width, as ESSOP does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import HardwareConfig, load_config
+from .estimate import (
+    MEMORY_COMPONENTS,
+    efficiency_improvement,
+    estimate_area,
+    estimate_energy,
+)
+from .table import CostTable, load_cost_table
+
+
+def scaled_magnitudes(v: np.ndarray, bits: int) -> np.ndarray:
+    """|v| / 2^e with 2^e the smallest power of two >= max|v|, quantised to ``bits`` bits."""
+    top = float(np.max(np.abs(v)))
+    e = math.ceil(math.log2(top)) if top > 0 else 0
+    u = np.abs(v) / 2.0 ** e
+    return np.round(u * 2 ** bits) / 2 ** bits
+
+
+def operands(m: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic (x [n], delta [m]): ReLU of Gaussians and Gaussians."""
+    rng = np.random.default_rng(seed)
+    return np.maximum(rng.standard_normal(n), 0.0), rng.standard_normal(m)
+
+
+def essop_activity(config: HardwareConfig, x: np.ndarray, delta: np.ndarray) -> dict[str, int]:
+    """Activity of one ESSOP outer product of delta [m] and x [n] on an m x n array."""
+    e = config.essop
+    m, n, BL, b = delta.size, x.size, e.bitstream_length, e.bits_per_cycle
+    p = scaled_magnitudes(x, e.comparator_bits)
+    q = scaled_magnitudes(delta, e.comparator_bits)
+    banks = 2 if e.rng.sharing == "vector" else m + n
+    steps = e.rng.steps_per_number or e.comparator_bits
+    stream_cycles = -(-BL // b)
+    return {
+        "cycles": stream_cycles + e.shift_scaler_latency + e.pipeline_stages,
+        "lfsr_steps": banks * BL * steps,
+        "random_numbers": banks * BL,
+        "comparisons": (m + n) * BL,
+        "and_ops": m * n * BL,
+        "counter_increments": int(round(BL * p.sum() * q.sum())),
+        "accumulator_adds": m * n,
+        "shift_ops": m + n,
+        "sram_read_bits": (m + n) * config.memory.operand_bits,
+        "sram_write_bits": m * n * config.memory.operand_bits,
+        "register_bit_cycles": e.pipeline_stages * (m + n) * b * stream_cycles,
+    }
+
+
+def fp16_activity(config: HardwareConfig, m: int, n: int) -> dict[str, int]:
+    """Activity of one FP16-baseline outer product (m x n products, each accumulated)."""
+    f = config.fp16
+    elements = m * n
+    add = "fp16_adds" if f.accumulator == "fp16" else "fp32_adds"
+    return {
+        "cycles": -(-elements // f.multipliers) * f.issue_interval + f.pipeline_depth,
+        "fp16_multiplies": elements,
+        add: elements,
+        "pipeline_register_bits": elements * f.pipeline_depth * 32,
+        "sram_read_bits": (m + n) * config.memory.operand_bits,
+        "sram_write_bits": elements * config.memory.operand_bits,
+    }
+
+
+@dataclass(frozen=True)
+class Point:
+    """One compared operating point (compute only: operand buffer and SRAM excluded)."""
+
+    label: str
+    essop_pj_per_element: float
+    fp16_pj_per_element: float
+    essop_area_um2: float
+    fp16_area_um2: float
+    essop_cycles_per_element: float
+    fp16_cycles_per_element: float
+    readings: dict[str, float]
+    essop_by_component: dict[str, float]
+    fp16_by_component: dict[str, float]
+
+
+def compare(essop: HardwareConfig, fp16: HardwareConfig, table: CostTable, label: str,
+            seed: int = 0) -> Point:
+    """ESSOP vs FP16 on one outer product of the ESSOP array's size."""
+    m, n = essop.essop.array.rows, essop.essop.array.cols
+    x, delta = operands(m, n, seed)
+    elements = m * n
+    ea = essop_activity(essop, x, delta)
+    fa = fp16_activity(fp16, m, n)
+    ee = estimate_energy(essop, ea, table, elements=elements)
+    fe = estimate_energy(fp16, fa, table, elements=elements)
+    ar_e = estimate_area(essop, table)
+    ar_f = estimate_area(fp16, table)
+    e_essop, e_fp16 = ee.total(MEMORY_COMPONENTS), fe.total(MEMORY_COMPONENTS)
+    a_essop, a_fp16 = ar_e.total(MEMORY_COMPONENTS), ar_f.total(MEMORY_COMPONENTS)
+    # steady-state throughput: ESSOP one outer product per stream; FP16 one product per
+    # multiplier per issue interval
+    c_essop = -(-essop.essop.bitstream_length // essop.essop.bits_per_cycle) / elements
+    c_fp16 = fp16.fp16.issue_interval / fp16.fp16.multipliers
+    readings = efficiency_improvement(e_essop, e_fp16, a_essop, a_fp16,
+                                      essop_cycles=c_essop, fp16_cycles=c_fp16)
+    skip = set(MEMORY_COMPONENTS)
+    return Point(label, e_essop / elements, e_fp16 / elements, a_essop, a_fp16, c_essop, c_fp16,
+                 readings,
+                 {k: v / elements for k, v in ee.by_component.items() if k not in skip},
+                 {k: v / elements for k, v in fe.by_component.items() if k not in skip})
+
+
+def points(table: CostTable | None = None) -> list[Point]:
+    """The operating points of the worked example in docs/cost.md."""
+    table = table if table is not None else load_cost_table("14nm")
+    fp16 = load_config(overrides={"datapath": "fp16"})
+    out = [compare(load_config(), fp16, table, "shipped default (BL 64)")]
+    for bl in (8, 16, 32):
+        out.append(compare(load_config(overrides={"essop.bitstream_length": bl}), fp16, table,
+                           f"default widths, BL {bl}"))
+    for bl in (8, 16):
+        lean = load_config(overrides={
+            "essop.bitstream_length": bl, "essop.bits_per_cycle": bl,
+            "essop.counter_bits": bl.bit_length(), "essop.accumulator_bits": 16,
+        })
+        out.append(compare(lean, fp16, table, f"parallel streams, BL {bl}"))
+    return out
+
+
+def format_points(pts: list[Point]) -> str:
+    """The comparison as a text table (percentages: reading A saving / reading B gain)."""
+    head = (f"{'operating point':30s} {'E_essop':>8s} {'E_fp16':>8s} {'E saving':>9s} "
+            f"{'E gain':>8s} {'A saving':>9s} {'A.t saving':>10s}")
+    lines = [head, "-" * len(head)]
+    for p in pts:
+        r = p.readings
+        lines.append(f"{p.label:30s} {p.essop_pj_per_element:8.4f} {p.fp16_pj_per_element:8.4f} "
+                     f"{100 * r['energy_saving']:8.1f}% {100 * r['energy_efficiency_gain']:7.0f}% "
+                     f"{100 * r['area_saving']:8.1f}% {100 * r['area_time_saving']:9.1f}%")
+    lines.append("E in pJ per outer-product element (compute only); paper: E saving 82.2%, "
+                 "area saving 93.7%")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print the worked example."""
+    pts = points()
+    print(format_points(pts))
+    for p in pts[:1] + pts[-1:]:
+        print(f"\n{p.label}: pJ per element by component")
+        print("  ESSOP:", {k: round(v, 5) for k, v in p.essop_by_component.items() if v})
+        print("  FP16: ", {k: round(v, 5) for k, v in p.fp16_by_component.items() if v})
+        print(f"  area um^2: ESSOP {p.essop_area_um2:.0f}, FP16 {p.fp16_area_um2:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Tile and batch geometry: how an [m, n] update summed over K maps onto the hardware.
+
+This module holds only geometry (which tile covers which rows and columns, how the K outer
+products split into operand-buffer batches). It holds no timing: both the event model and the
+per-cycle reference model (:mod:`essop_sim.hw.reference`) import it, and nothing else is shared
+between them.
+
+ESSOP: the [m, n] update is cut into ``ceil(m / R) x ceil(n / C)`` tiles of the R x C array,
+visited row-major (tile ``t = tile_row * tile_cols + tile_col``); edge tiles are partial (only
+``rows x cols`` of the array cells are active). Each tile processes all K outer products; the K
+k-steps are split into batches of at most V = ``memory.operand_buffer_vectors`` k-steps (one
+operand-buffer half each). Batches are numbered globally: tile 0's batches first, then tile 1's.
+
+FP16: the multipliers see the whole [m, n] update as one tile (a flat product stream); its K
+k-steps are split into batches of ``fp16_batch_steps`` k-steps (V, raised where needed so that one
+buffer half holds at least one issue group of ``multipliers`` products).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import HardwareConfig
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for non-negative integers."""
+    return -(-a // b)
+
+
+def check_shape(m: int, n: int, K: int) -> None:
+    """Raise ValueError unless m, n, K are positive integers."""
+    for name, v in (("m", m), ("n", n), ("K", K)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One placement of the array over the update.
+
+    Attributes:
+        index: row-major tile number t.
+        row0, col0: first update row (delta index) and column (x index) covered.
+        rows: active array rows r_a (delta elements), 1..R.
+        cols: active array columns c_b (x elements), 1..C.
+    """
+
+    index: int
+    row0: int
+    col0: int
+    rows: int
+    cols: int
+
+
+def tile_grid(m: int, n: int, rows: int, cols: int) -> list[Tile]:
+    """Row-major tiles of an [m, n] update on an array of ``rows x cols`` cells."""
+    tiles = []
+    for tr in range(ceil_div(m, rows)):
+        r0 = tr * rows
+        for tc in range(ceil_div(n, cols)):
+            c0 = tc * cols
+            tiles.append(Tile(len(tiles), r0, c0, min(rows, m - r0), min(cols, n - c0)))
+    return tiles
+
+
+@dataclass(frozen=True)
+class BatchSplit:
+    """K k-steps of one tile split into batches of at most ``steps`` k-steps.
+
+    Attributes:
+        K: k-steps (outer products) per tile.
+        steps: batch capacity (k-steps per operand-buffer half).
+    """
+
+    K: int
+    steps: int
+
+    @property
+    def count(self) -> int:
+        """Batches per tile, ceil(K / steps)."""
+        return ceil_div(self.K, self.steps)
+
+    def size(self, i: int) -> int:
+        """k-steps of batch i of the tile (the last one may be partial)."""
+        return min(self.steps, self.K - i * self.steps)
+
+    @property
+    def last_full(self) -> int:
+        """Index of the last batch holding ``steps`` k-steps (-1 if none)."""
+        return self.count - 1 if self.K % self.steps == 0 else self.count - 2
+
+
+def essop_geometry(config: HardwareConfig, m: int, n: int, K: int) -> tuple[list[Tile],
+                                                                               BatchSplit]:
+    """ESSOP tiles (row-major) and the per-tile batch split."""
+    check_shape(m, n, K)
+    arr = config.essop.array
+    return tile_grid(m, n, arr.rows, arr.cols), BatchSplit(K, config.memory.operand_buffer_vectors)
+
+
+def fp16_batch_steps(config: HardwareConfig, m: int, n: int) -> int:
+    """k-steps per FP16 operand batch: max(V, ceil(multipliers / (m * n))).
+
+    A buffer half must hold at least one issue group of ``multipliers`` products, or the flat
+    product stream could need three batches at once (deadlock with double buffering); the
+    buffer is sized up to that minimum where V is smaller.
+    """
+    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers, m * n))
+
+
+def fp16_geometry(config: HardwareConfig, m: int, n: int, K: int) -> BatchSplit:
+    """The FP16 batch split of the K k-steps (one tile: the whole [m, n] update)."""
+    check_shape(m, n, K)
+    return BatchSplit(K, fp16_batch_steps(config, m, n))
+
+
+def fp16_accumulator_bits(config: HardwareConfig) -> int:
+    """Width of one FP16-baseline accumulator as written back: 16 (fp16) or 32 (fp32) bits."""
+    return 16 if config.fp16.accumulator == "fp16" else 32
