@@ -17,6 +17,7 @@ RUN_EXAMPLE = """examples:
   essop-sim run                                   # shipped default config and trace
   essop-sim run --config configs/fp16_baseline.yaml -o results/fp16
   essop-sim run --set essop.bitstream_length=128 --set essop.array.rows=64 -o results/bl128
+  essop-sim run --compare-fp16 -o results/vs_fp16   # energy/area savings over FP16
 """
 SWEEP_EXAMPLE = """examples:
   essop-sim sweep configs/sweeps/bl_array.yaml -o results/bl_array -j 2
@@ -41,9 +42,10 @@ CONFIG_EXAMPLE = """examples:
 
 def _run(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .errors import ConfigError
     from .report.io import write_table
-    from .report.text import format_table, totals_line
-    from .simulate import simulate
+    from .report.text import COMPARE_COLUMNS, RUN_COLUMNS, format_table, totals_line
+    from .simulate import compare_with_fp16, fp16_counterpart, simulate
 
     config = load_config(args.config, args.set)
 
@@ -54,10 +56,19 @@ def _run(args: argparse.Namespace) -> int:
 
     report = simulate(config, args.trace, layers=args.layers, steps=args.steps,
                       numerics=not args.no_numerics, progress=progress)
+    rows, columns = report.rows, RUN_COLUMNS
+    if args.compare_fp16:
+        if config.datapath != "essop":
+            raise ConfigError("--compare-fp16", "datapath", config.datapath,
+                              "'essop' (the FP16 baseline is what it is compared with)")
+        baseline = simulate(fp16_counterpart(config), args.trace, layers=args.layers,
+                            steps=args.steps, numerics=not args.no_numerics)
+        rows, columns = compare_with_fp16(report, baseline), COMPARE_COLUMNS
+        report.meta["fp16_config"] = baseline.meta["config"]
     out = Path(args.output)
-    write_table(report.rows, out, "report", report.meta)
-    print(format_table(report.rows))
-    print(totals_line(report.rows))
+    write_table(rows, out, "report", report.meta)
+    print(format_table(rows, columns))
+    print(totals_line(rows))
     print(f"wrote {out / 'report.csv'} and {out / 'report.json'} "
           f"({report.meta['wall_time_s']:.2f} s)")
     return 0
@@ -134,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", nargs="+", type=int, metavar="STEP", help="only these steps")
     run.add_argument("--no-numerics", action="store_true",
                      help="timing and cost only (error columns become nan)")
+    run.add_argument("--compare-fp16", action="store_true",
+                     help="also run the FP16 baseline (same memory, clock and cost table) and "
+                          "report ESSOP's energy and area savings over it per layer")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-record progress")
     run.set_defaults(func=_run)
 

@@ -160,3 +160,40 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
         "wall_time_s": time.perf_counter() - started,
     }
     return Report(rows=rows, config=config, meta=meta)
+
+
+def fp16_counterpart(config: HardwareConfig) -> HardwareConfig:
+    """The FP16 baseline sharing ``config``'s memory system, clock, seed and cost table."""
+    import dataclasses
+
+    return dataclasses.replace(config, datapath="fp16")
+
+
+def compare_with_fp16(essop: Report, fp16: Report) -> list[dict[str, Any]]:
+    """ESSOP rows extended with the FP16 baseline's figures on the same records.
+
+    Adds, per row: ``fp16_cycles``, ``fp16_energy_pj``, ``fp16_area_um2``, ``fp16_rel_error``
+    and the paper's comparison in both readings (see
+    :func:`essop_sim.cost.efficiency_improvement`): ``energy_saving`` (reading A: 1 - E_essop /
+    E_fp16; the paper's 82.2%), ``energy_efficiency_gain`` (reading B: E_fp16 / E_essop - 1),
+    the same two for area (the paper's 93.7%), and for the area-time product (area efficiency as
+    throughput per um^2).
+    """
+    from .cost import efficiency_improvement
+
+    rows = []
+    for e, f in zip(essop.rows, fp16.rows, strict=True):
+        if (e["layer"], e["step"]) != (f["layer"], f["step"]):
+            raise ValueError(f"record mismatch: {e['layer']}@{e['step']} vs "
+                             f"{f['layer']}@{f['step']}")
+        gains = efficiency_improvement(e["energy_pj"], f["energy_pj"], e["area_um2"],
+                                       f["area_um2"], essop_cycles=e["cycles"],
+                                       fp16_cycles=f["cycles"])
+        row = dict(e)
+        row.update(fp16_cycles=f["cycles"], fp16_energy_pj=f["energy_pj"],
+                   fp16_area_um2=f["area_um2"], fp16_rel_error=f["rel_error"])
+        for key in ("energy_saving", "energy_efficiency_gain", "area_saving",
+                    "area_efficiency_gain", "area_time_saving", "area_time_efficiency_gain"):
+            row[key] = gains[key]
+        rows.append(row)
+    return rows

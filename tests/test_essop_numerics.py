@@ -9,6 +9,7 @@ import math
 import numba
 import numpy as np
 import pytest
+from reference_essop import reference_essop
 
 from essop_sim import HardwareConfig, OperandError, outer_product
 from essop_sim.errors import ConfigError
@@ -23,8 +24,6 @@ from essop_sim.numerics.lfsr import (
     splitmix64,
     tap_mask,
 )
-
-from reference_essop import reference_essop
 
 
 def make_config(**kw) -> HardwareConfig:
@@ -175,7 +174,7 @@ def test_serial_and_parallel_identical():
         serial = [essop_outer_product(x, d, c, 2) for c in configs]
     finally:
         numba.set_num_threads(threads)
-    for c, s in zip(configs, serial):
+    for c, s in zip(configs, serial, strict=True):
         p = essop_outer_product(x, d, c, 2)
         np.testing.assert_array_equal(p.raw, s.raw)
         assert p.activity == s.activity

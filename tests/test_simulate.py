@@ -93,3 +93,22 @@ def test_run_on_the_shipped_default(tmp_path, capsys):
 def test_missing_trace_exits_1(tmp_path, capsys):
     assert main(["run", "--trace", str(tmp_path / "none"), "-o", str(tmp_path / "o")]) == 1
     assert "none" in capsys.readouterr().err
+
+
+def test_compare_fp16_adds_both_readings(small_trace, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["run", "--trace", str(small_trace), "-o", str(out), "-q",
+                 "--compare-fp16"]) == 0
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    for row in rows:
+        fraction = row["energy_pj"] / row["fp16_energy_pj"]
+        assert math.isclose(row["energy_saving"], 1 - fraction)
+        assert math.isclose(row["energy_efficiency_gain"], 1 / fraction - 1)
+        assert math.isclose(row["area_saving"], 1 - row["area_um2"] / row["fp16_area_um2"])
+    assert "E_saving" in capsys.readouterr().out
+
+
+def test_compare_fp16_refuses_an_fp16_config(small_trace, tmp_path, capsys):
+    code = main(["run", "--trace", str(small_trace), "-o", str(tmp_path / "x"), "-q",
+                 "--compare-fp16", "--set", "datapath=fp16"])
+    assert code == 1 and "--compare-fp16" in capsys.readouterr().err

@@ -312,3 +312,16 @@ def test_progress_bar_text_and_silence():
     bar.advance(4)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_the_shipped_sweep_specs_expand():
+    bl_array = load_sweep(ROOT / "configs" / "sweeps" / "bl_array.yaml")
+    assert len(bl_array.points) == 6 * 5 + 1
+    essop = [p.config for p in bl_array.points if p.config.datapath == "essop"]
+    assert sorted({c.essop.bitstream_length for c in essop}) == [8, 16, 32, 64, 128, 256]
+    assert sorted({(c.essop.array.rows, c.essop.array.cols) for c in essop}) == [
+        (s, s) for s in (8, 16, 32, 64, 128)]
+    assert bl_array.points[-1].config.datapath == "fp16"
+    assert {Path(p.trace_path).name for p in bl_array.points} == {"digits_cnn"}
+    smoke = expand_sweep(ROOT / "configs" / "sweeps" / "smoke.yaml")
+    assert len(smoke) == 5 and smoke[0].layers == ("conv1", "fc") and smoke[0].steps == (0,)

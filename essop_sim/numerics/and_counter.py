@@ -144,10 +144,8 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
                         a = row[i] + ((v ^ sg) - sg)
                         if a > hi or a < lo:
                             nsat += 1
-                            if saturate:
-                                a = hi if a > hi else lo
-                            else:
-                                a = (a << up) >> up  # keep the low A bits, sign-extended
+                            # saturate: clamp; wrap: keep the low A bits, sign-extended
+                            a = (hi if a > hi else lo) if saturate else (a << up) >> up
                         row[i] = a
                 inc[j] += tot
                 covf[j] += nov

@@ -1,4 +1,4 @@
-"""The composed ESSOP datapath: shift scaler -> comparators -> AND array -> counters -> accumulators.
+"""The composed ESSOP datapath: shift scaler, comparators, AND array, counters, accumulators.
 
 :func:`essop_outer_product` computes, bit for bit, what ESSOP hardware accumulates for
 dW = sum_k delta_k x_k^T. The exact semantics are in docs/numerics-essop.md. Operands are read in
@@ -147,7 +147,7 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         kc = k1 - k0
         if not active[k0:k1].any():
             if not restart:  # keep the banks in step with k
-                for b, buf in zip(banks, R_buf):
+                for b, buf in zip(banks, R_buf, strict=True):
                     b.take(kc * bl, buf)
             continue
         t0 = clock()
@@ -157,7 +157,7 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         if restart:
             Rx, Rd = fixed
         else:
-            Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf))
+            Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf, strict=True))
         if per_element:
             comparator.streams_element(xs, ex[k0:k1], Rx, stride, bl, w, X, Xs)
             comparator.streams_element(ds, ed[k0:k1], Rd, stride, bl, w, D, Ds)

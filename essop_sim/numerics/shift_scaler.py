@@ -87,7 +87,8 @@ def _exponents_vec(max_abs):  # pragma: no cover - numba
     return out
 
 
-def accumulator_shifts(ex: np.ndarray, ed: np.ndarray, active: np.ndarray) -> tuple[int, np.ndarray]:
+def accumulator_shifts(ex: np.ndarray, ed: np.ndarray,
+                       active: np.ndarray) -> tuple[int, np.ndarray]:
     """Common exponent E and per-k right shifts s_k = E - (e_x[k] + e_d[k]) >= 0.
 
     E = max over active k (both vectors nonzero) of e_x[k] + e_d[k], 0 if none is active. Inactive
