@@ -34,6 +34,7 @@ backend, and whether the sweep ran in one go or was interrupted and resumed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import itertools
@@ -54,7 +55,7 @@ from .report.io import read_json, to_jsonable, write_json_atomic, write_table
 
 __all__ = [
     "POINT_FORMAT", "ProgressBar", "Sweep", "SweepError", "SweepPoint", "SweepResult",
-    "expand_sweep", "load_sweep", "run_point", "run_sweep",
+    "code_fingerprint", "expand_sweep", "load_sweep", "run_point", "run_sweep",
 ]
 
 #: Keys a sweep spec may hold.
@@ -364,6 +365,30 @@ def expand_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
 
 # ----------------------------------------------------------------------------- running
 
+#: Package files that only present results; editing them does not invalidate finished points.
+PRESENTATION_FILES = frozenset({"cli.py", "sweep.py", "report/plots.py", "report/text.py"})
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 (16 hex digits) of the simulator's own code and data files.
+
+    Hashes every ``.py`` and ``.yaml`` file of the installed ``essop_sim`` package (cost tables
+    included) except :data:`PRESENTATION_FILES`. A point file records it, and a resumed sweep
+    recomputes points that an older or edited simulator produced, even under the same version.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".py", ".yaml", ".yml") or "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(root).as_posix()
+        if rel in PRESENTATION_FILES:
+            continue
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 
 def _task(point: SweepPoint, simulate: str) -> dict[str, Any]:
     return {"index": point.index, "point_id": point.point_id, "config": point.config,
@@ -399,7 +424,8 @@ def _run_point_safe(task: Mapping[str, Any]) -> dict[str, Any]:
 def _record(point: SweepPoint, result: Mapping[str, Any]) -> dict[str, Any]:
     from . import __version__
 
-    return {"format": POINT_FORMAT, "version": __version__, "point_id": point.point_id,
+    return {"format": POINT_FORMAT, "version": __version__, "code": code_fingerprint(),
+            "point_id": point.point_id,
             "index": point.index, "trace": point.trace, "trace_path": point.trace_path,
             "trace_digest": point.trace_digest, "assignments": dict(point.assignments),
             "layers": point.layers, "steps": point.steps, "numerics": point.numerics,
@@ -413,7 +439,8 @@ def point_path(out_dir: str | os.PathLike, point: SweepPoint) -> Path:
 
 
 def _load_valid(path: Path, point: SweepPoint) -> dict | None:
-    """The point file's record if it is complete and belongs to this point, else None."""
+    """The point file's record if it is complete, belongs to this point and was produced by
+    this simulator (same version and :func:`code_fingerprint`), else None."""
     from . import __version__
 
     try:
@@ -422,6 +449,7 @@ def _load_valid(path: Path, point: SweepPoint) -> dict | None:
         return None
     if not (isinstance(record, dict) and record.get("format") == POINT_FORMAT
             and record.get("version") == __version__
+            and record.get("code") == code_fingerprint()
             and record.get("point_id") == point.point_id
             and record.get("trace_digest") == point.trace_digest
             and record.get("config") == to_jsonable(config_to_dict(point.config))
@@ -533,6 +561,10 @@ def _run_pool(pending, simulate, finished, jobs: int) -> None:
         for process in processes:  # our own workers: do not wait for points in flight
             if process.is_alive():
                 process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
         raise
     executor.shutdown(wait=True)
 
@@ -574,7 +606,8 @@ def _run_dask(pending, simulate, finished, jobs: int, dask: str) -> None:
 
 
 def sweep_meta(sweep: Sweep) -> dict[str, Any]:
-    """The table's metadata: spec, swept keys and every point's full configuration."""
+    """The table's metadata: spec, software version and code fingerprint, swept keys, traces
+    and every point's full configuration."""
     from . import __version__
 
     traces = {}
@@ -584,6 +617,7 @@ def sweep_meta(sweep: Sweep) -> dict[str, Any]:
     return {
         "kind": "essop-sim sweep",
         "version": __version__,
+        "code": code_fingerprint(),
         "spec_source": sweep.source,
         "spec": sweep.spec,
         "swept_keys": list(sweep.swept_keys),

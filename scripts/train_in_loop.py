@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULTS = {  # per model: epochs, batch size, learning rate, weight decay
-    "mlp": {"epochs": 10, "batch_size": 32, "lr": 0.05, "weight_decay": 0.0},
-    "cnn": {"epochs": 10, "batch_size": 32, "lr": 0.05, "weight_decay": 0.0},
+    "mlp": {"epochs": 8, "batch_size": 32, "lr": 0.05, "weight_decay": 0.0},
+    "cnn": {"epochs": 8, "batch_size": 32, "lr": 0.05, "weight_decay": 0.0},
     "resnet32": {"epochs": 2, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4},
 }
 
@@ -60,13 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configuration override, repeatable (e.g. essop.comparator_bits=10)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="run seeds: weights, data order, datapath random numbers (default 0)")
-    p.add_argument("--epochs", type=int, help="epochs (default 10 digits, 2 resnet32)")
+    p.add_argument("--epochs", type=int, help="epochs (default 8 digits, 2 resnet32)")
     p.add_argument("--batch-size", type=int, help="mini-batch (default 32 digits, 128 resnet32)")
     p.add_argument("--lr", type=float, help="SGD learning rate (default 0.05 digits, 0.1 "
                                             "resnet32)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, help="SGD weight decay (default 0 digits, "
                                                       "5e-4 resnet32)")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning-rate schedule (default constant; cosine anneals to ~0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
     p.add_argument("--cifar-dir", help="local CIFAR-10 python batches (resnet32 only)")
     p.add_argument("--cifar-limit", type=int,
@@ -85,7 +87,8 @@ def canonical_command(args: argparse.Namespace) -> str:
              "--bl", *map(str, args.bl), "--seeds", *map(str, args.seeds),
              "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
              "--lr", repr(args.lr), "--momentum", repr(args.momentum),
-             "--weight-decay", repr(args.weight_decay), "--threads", str(args.threads),
+             "--weight-decay", repr(args.weight_decay), "--schedule", args.schedule,
+             "--threads", str(args.threads),
              "--out", args.out]
     for flag in ("fp16", "no_fp32", "no_plot"):
         if getattr(args, flag):
@@ -198,7 +201,8 @@ def summarize(results: list[dict]) -> list[dict]:
 def epoch_rows(results: list[dict]) -> list[dict]:
     rows = []
     for r in results:
-        for e, (acc, loss) in enumerate(zip(r["test_accuracy"], r["train_loss"]), start=1):
+        pairs = zip(r["test_accuracy"], r["train_loss"], strict=True)
+        for e, (acc, loss) in enumerate(pairs, start=1):
             rows.append({"label": r["label"], "datapath": r["datapath"],
                          "bitstream_length": r["bitstream_length"], "seed": r["seed"],
                          "epoch": e, "test_accuracy": acc, "train_loss": loss})
@@ -283,7 +287,8 @@ def run(args: argparse.Namespace) -> dict:
             "model": args.model,
             "training": {"optimizer": "SGD", "lr": args.lr, "momentum": args.momentum,
                          "weight_decay": args.weight_decay, "batch_size": args.batch_size,
-                         "epochs": args.epochs, "max_steps_per_epoch": args.max_steps,
+                         "epochs": args.epochs, "schedule": args.schedule,
+                         "max_steps_per_epoch": args.max_steps,
                          "loss": "cross-entropy (mean over the batch)",
                          "train_images": int(train[0].shape[0]),
                          "test_images": int(test[0].shape[0])},
@@ -304,7 +309,8 @@ def run(args: argparse.Namespace) -> dict:
             res = train_classifier(lambda: build_model(args.model), train, test, cfg,
                                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                    momentum=args.momentum, weight_decay=args.weight_decay,
-                                   seed=seed, label=label, on_epoch=report,
+                                   schedule=args.schedule, seed=seed, label=label,
+                                   on_epoch=report,
                                    max_steps_per_epoch=args.max_steps, augment=augment)
             results.append({
                 "label": label, "datapath": "fp32" if cfg is None else cfg.datapath,

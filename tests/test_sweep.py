@@ -250,12 +250,16 @@ def test_interrupted_sweep_resumes_without_recomputing(reference, tmp_path, monk
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in done} == before
     assert _tables(out) == _tables(ref_out)
 
-    # a point file that is corrupt (or from another version) is recomputed, nothing else
+    # a corrupt point file, or one an edited simulator produced, is recomputed; nothing else
     victim = out / "points" / f"{calls[0]}.json"
     victim.write_text('{"format": "essop-sim sweep point v1", "rows": [')
+    stale = out / "points" / f"{calls[1]}.json"
+    record = json.loads(stale.read_text())
+    assert record["code"] == sweep_mod.code_fingerprint()
+    stale.write_text(json.dumps(dict(record, code="0123456789abcdef")))
     calls.clear()
     result = run_sweep(spec, out, progress=False)
-    assert calls == [victim.stem] == result.computed
+    assert calls == [victim.stem, stale.stem] == result.computed
     assert _tables(out) == _tables(ref_out)
     assert not [p for p in (out / "points").iterdir() if p.suffix == ".tmp"]
 

@@ -144,22 +144,22 @@ def test_weight_used_outside_its_module_is_an_error():
         (torch.nn.functional.linear(torch.randn(2, 4), lin.weight)).sum().backward()
 
 
-# Margins, derived from runs of this exact setting (DigitsCNN, digits split seed 0, SGD lr 0.05
-# momentum 0.9, batch 32, cosine schedule, 6 epochs, run seeds 0..9; see docs/training.md):
-#   FP32 final test accuracy 96.4 .. 98.1 %; ESSOP BL64 minus FP32 (same seed) -1.7 .. +1.1
-#   points; ESSOP BL1 88.6 .. 91.9 %, 5.0 .. 8.9 points below FP32.
+# Margins, derived from runs of exactly this setting (DigitsCNN, digits split seed 0, SGD lr 0.05
+# momentum 0.9, batch 32, constant lr, 8 epochs, one torch thread; run seeds 0..9; the numbers
+# are in docs/training.md): FP32 final test accuracy 93.9 .. 96.9 %; ESSOP BL64 minus FP32 of
+# the same seed -1.1 .. +1.1 points; ESSOP BL1 10.0 .. 80.8 %, 13.1 .. 86.9 points below FP32.
 ESSOP_BL = 64
-ESSOP_MARGIN = 0.03  # |acc(BL64) - acc(FP32)| <= 3 points (worst seen: 1.7)
+ESSOP_MARGIN = 0.03  # |acc(BL64) - acc(FP32)| <= 3 points (worst of 10 seeds: 1.1)
 SHORT_BL = 1
-SHORT_BL_DROP = 0.025  # acc(FP32) - acc(BL1) >= 2.5 points (smallest seen: 5.0)
+SHORT_BL_DROP = 0.05  # acc(FP32) - acc(BL1) >= 5 points (smallest of 10 seeds: 13.1)
+FP32_FLOOR = 0.90  # the baseline itself learned (lowest of 10 seeds: 93.9 %)
 SEED = 0
-EPOCHS = 6
+EPOCHS = 8
 
 
 def test_essop_training_tracks_fp32_and_short_bl_hurts(digits):
     train, test = digits
-    kw = dict(epochs=EPOCHS, batch_size=32, lr=0.05, momentum=0.9, schedule="cosine",
-              seed=SEED)
+    kw = dict(epochs=EPOCHS, batch_size=32, lr=0.05, momentum=0.9, seed=SEED)
     fp32 = train_classifier(DigitsCNN, train, test, None, **kw)
     essop = train_classifier(DigitsCNN, train, test,
                              load_config(None, {"essop.bitstream_length": ESSOP_BL}), **kw)
@@ -167,7 +167,7 @@ def test_essop_training_tracks_fp32_and_short_bl_hurts(digits):
                              load_config(None, {"essop.bitstream_length": SHORT_BL}), **kw)
     summary = (f"FP32 {fp32.test_accuracy}, BL{ESSOP_BL} {essop.test_accuracy}, "
                f"BL{SHORT_BL} {short.test_accuracy}")
-    assert fp32.final_accuracy > 0.93, summary  # the baseline itself learned
+    assert fp32.final_accuracy > FP32_FLOOR, summary
     assert abs(essop.final_accuracy - fp32.final_accuracy) <= ESSOP_MARGIN, summary
     assert fp32.final_accuracy - short.final_accuracy >= SHORT_BL_DROP, summary
     assert essop.label == f"essop-bl{ESSOP_BL}" and essop.gradient_seconds > 0

@@ -3,22 +3,21 @@ shipped cost table. Run ``python -m essop_sim.cost.paper``; ``docs/cost.md`` quo
 and ``tests/test_cost.py`` holds the two equal.
 
 The activity of *one outer product* (K = 1) of an m = rows delta vector and an n = cols x vector
-is counted here in closed form, key by key as the activity contract defines the counts (this is
-a documentation example; ``simulate`` prices the event model's counts instead). The only
-data-dependent count, ``counter_increments``, is its expectation BL * sum_i p_i * sum_j q_j for
-independent streams, on synthetic operands (ReLU activations, Gaussian errors, fixed seed) scaled
-by the smallest power of two not below the largest magnitude and quantised to the comparator
-width, as ESSOP does.
+is what ``simulate`` prices too: the event model's counts (``essop_sim.hw.time_update``) plus the
+one data-dependent count, ``counter_increments``, from the bit-exact numerics
+(``essop_sim.outer_product``) on synthetic operands (ReLU activations, Gaussian errors, fixed
+seed).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import HardwareConfig, load_config
+from ..hw import time_update
+from ..numerics import outer_product
 from .estimate import (
     MEMORY_COMPONENTS,
     efficiency_improvement,
@@ -28,14 +27,6 @@ from .estimate import (
 from .table import CostTable, load_cost_table
 
 
-def scaled_magnitudes(v: np.ndarray, bits: int) -> np.ndarray:
-    """|v| / 2^e with 2^e the smallest power of two >= max|v|, quantised to ``bits`` bits."""
-    top = float(np.max(np.abs(v)))
-    e = math.ceil(math.log2(top)) if top > 0 else 0
-    u = np.abs(v) / 2.0 ** e
-    return np.round(u * 2 ** bits) / 2 ** bits
-
-
 def operands(m: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic (x [n], delta [m]): ReLU of Gaussians and Gaussians."""
     rng = np.random.default_rng(seed)
@@ -43,42 +34,17 @@ def operands(m: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def essop_activity(config: HardwareConfig, x: np.ndarray, delta: np.ndarray) -> dict[str, int]:
-    """Activity of one ESSOP outer product of delta [m] and x [n] on an m x n array."""
-    e = config.essop
-    m, n, BL, b = delta.size, x.size, e.bitstream_length, e.bits_per_cycle
-    p = scaled_magnitudes(x, e.comparator_bits)
-    q = scaled_magnitudes(delta, e.comparator_bits)
-    banks = 2 if e.rng.sharing == "vector" else m + n
-    steps = e.rng.steps_per_number or e.comparator_bits
-    stream_cycles = -(-BL // b)
-    return {
-        "cycles": stream_cycles + e.shift_scaler_latency + e.pipeline_stages,
-        "lfsr_steps": banks * BL * steps,
-        "random_numbers": banks * BL,
-        "comparisons": (m + n) * BL,
-        "and_ops": m * n * BL,
-        "counter_increments": int(round(BL * p.sum() * q.sum())),
-        "accumulator_adds": m * n,
-        "shift_ops": m + n,
-        "sram_read_bits": (m + n) * config.memory.operand_bits,
-        "sram_write_bits": m * n * config.memory.operand_bits,
-        "register_bit_cycles": e.pipeline_stages * (m + n) * b * stream_cycles,
-    }
+    """Activity of one ESSOP outer product of delta [m] and x [n]: the event model's counts
+    (``time_update``) plus the counter increments the bit-exact numerics produced."""
+    activity = dict(time_update(config, delta.size, x.size, 1).activity)
+    result = outer_product(x, delta, config)
+    activity["counter_increments"] = result.activity["counter_increments"]
+    return activity
 
 
 def fp16_activity(config: HardwareConfig, m: int, n: int) -> dict[str, int]:
-    """Activity of one FP16-baseline outer product (m x n products, each accumulated)."""
-    f = config.fp16
-    elements = m * n
-    add = "fp16_adds" if f.accumulator == "fp16" else "fp32_adds"
-    return {
-        "cycles": -(-elements // f.multipliers) * f.issue_interval + f.pipeline_depth,
-        "fp16_multiplies": elements,
-        add: elements,
-        "pipeline_register_bits": elements * f.pipeline_depth * 32,
-        "sram_read_bits": (m + n) * config.memory.operand_bits,
-        "sram_write_bits": elements * config.memory.operand_bits,
-    }
+    """Activity of one FP16-baseline outer product (m x n products), as the event model counts."""
+    return dict(time_update(config, m, n, 1).activity)
 
 
 @dataclass(frozen=True)

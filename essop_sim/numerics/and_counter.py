@@ -44,6 +44,59 @@ def _row_range(g, groups, m):  # pragma: no cover - numba
     return g * m // groups, (g + 1) * m // groups
 
 
+@nb.njit(cache=True, inline="always")
+def _row_update(row, xk, d, sk, sd, ls, rs, n):  # pragma: no cover - numba
+    """row[i] += sign * ((popcount(xk[i] & d) << ls) >> rs); returns the sum of the counts.
+
+    The delta sign sd and the shift direction are uniform over the row, so they select one of
+    four loops (one shift, and + or -) instead of costing work per element."""
+    tot = 0
+    if sd == 0:
+        if rs == 0:
+            for i in range(n):
+                c = popcount64(xk[i] & d)
+                tot += c
+                v = c << ls
+                sg = sk[i]
+                row[i] += (v ^ sg) - sg
+        else:
+            for i in range(n):
+                c = popcount64(xk[i] & d)
+                tot += c
+                v = c >> rs
+                sg = sk[i]
+                row[i] += (v ^ sg) - sg
+    else:
+        if rs == 0:
+            for i in range(n):
+                c = popcount64(xk[i] & d)
+                tot += c
+                v = c << ls
+                sg = sk[i]
+                row[i] -= (v ^ sg) - sg
+        else:
+            for i in range(n):
+                c = popcount64(xk[i] & d)
+                tot += c
+                v = c >> rs
+                sg = sk[i]
+                row[i] -= (v ^ sg) - sg
+    return tot
+
+
+@nb.njit(cache=True, inline="always")
+def _row_update_counts(row, cnt, sk, sd, ls, rs, n):  # pragma: no cover - numba
+    """As :func:`_row_update` for precomputed multi-word counts cnt[i]."""
+    tot = 0
+    for i in range(n):
+        c = cnt[i]
+        tot += c
+        v = (c << ls) >> rs
+        sg = sk[i] ^ sd
+        row[i] += (v ^ sg) - sg
+    return tot
+
+
 @nb.njit(parallel=True, cache=True)
 def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
                     groups):  # pragma: no cover - numba
@@ -75,13 +128,7 @@ def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
                     sk = xs[k]
                     if W == 1:
                         d = D[k, 0, j]
-                        xk = X[k, 0]
-                        for i in range(n):
-                            c = popcount64(xk[i] & d)
-                            tot += c
-                            v = (c << ls) >> rs
-                            sg = sk[i] ^ sd
-                            row[i] += (v ^ sg) - sg
+                        tot += _row_update(row, X[k, 0], d, sk, sd, ls, rs, n)
                     else:
                         d = D[k, 0, j]
                         xk = X[k, 0]
@@ -92,12 +139,7 @@ def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
                             xk = X[k, wd]
                             for i in range(n):
                                 cnt[i] += popcount64(xk[i] & d)
-                        for i in range(n):
-                            c = cnt[i]
-                            tot += c
-                            v = (c << ls) >> rs
-                            sg = sk[i] ^ sd
-                            row[i] += (v ^ sg) - sg
+                        tot += _row_update_counts(row, cnt, sk, sd, ls, rs, n)
                 inc[j] += tot
 
 

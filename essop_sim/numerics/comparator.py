@@ -31,34 +31,33 @@ import numpy as np
 
 @nb.njit(cache=True, inline="always")
 def quantize_row(a_row, e, w, q_out, sign_out):  # pragma: no cover - numba
-    """q_out[i] = round-half-up(|a_row[i]| * 2^(w - e)) clipped to [0, 2^w]; sign masks 0/-1."""
-    qmax = 1 << w
+    """q_out[i] = round-half-up(|a_row[i]| * 2^(w - e)) clipped to [0, 2^w]; sign masks 0/-1.
+
+    q_out is int32 (q <= 2^24), so the loops vectorise; sign_out is int64.
+    """
+    qmax = np.int32(1 << w)
     sh = w - e
     n = a_row.shape[0]
+    for i in range(n):
+        sign_out[i] = -np.int64(a_row[i] < 0)  # -0.0 < 0 is False: positive
     if -1022 <= sh <= 1023:
         scale = math.ldexp(1.0, sh)
         for i in range(n):
-            v = np.float64(a_row[i])
-            sign_out[i] = -1 if v < 0.0 else 0
-            y = abs(v) * scale  # exact: a power-of-two scaling, y <= 2^w (underflow -> q = 0)
-            fl = np.int64(y)
-            q = fl + (1 if y - fl >= 0.5 else 0)
-            q_out[i] = q if q < qmax else qmax
-    else:
+            y = abs(np.float64(a_row[i])) * scale  # exact power-of-two scaling, y <= 2^w
+            fl = np.int32(y)
+            q_out[i] = min(fl + np.int32(y - fl >= 0.5), qmax)
+    else:  # 2^sh is not a normal double: scale each element (underflow only gives q = 0)
         for i in range(n):
-            v = np.float64(a_row[i])
-            sign_out[i] = -1 if v < 0.0 else 0
-            y = math.ldexp(abs(v), sh)
-            fl = np.int64(y)
-            q = fl + (1 if y - fl >= 0.5 else 0)
-            q_out[i] = q if q < qmax else qmax
+            y = math.ldexp(abs(np.float64(a_row[i])), sh)
+            fl = np.int32(y)
+            q_out[i] = min(fl + np.int32(y - fl >= 0.5), qmax)
 
 
 @nb.njit(cache=True)
 def quantize(a, e, w):  # pragma: no cover - numba
-    """Quantised magnitudes q int64 [K, n] and sign masks int64 [K, n] of a [K, n], exps e [K]."""
+    """Quantised magnitudes q int32 [K, n] and sign masks int64 [K, n] of a [K, n], exps e [K]."""
     K, n = a.shape
-    q = np.empty((K, n), dtype=np.int64)
+    q = np.empty((K, n), dtype=np.int32)
     s = np.empty((K, n), dtype=np.int64)
     for k in range(K):
         quantize_row(a[k], e[k], w, q[k], s[k])
@@ -79,13 +78,13 @@ def _direct_words(q, R, col, off, BL, words_k):  # pragma: no cover - numba
         for b in range(nbits):
             bit = np.uint64(b)
             if col >= 0:
-                rt = np.int64(R[off + t0 + b, col])
+                rt = np.int32(R[off + t0 + b, col])
                 for i in range(n):
                     row[i] |= np.uint64(rt < q[i]) << bit
             else:
                 rr = R[off + t0 + b]
                 for i in range(n):
-                    row[i] |= np.uint64(np.int64(rr[i]) < q[i]) << bit
+                    row[i] |= np.uint64(np.int32(rr[i]) < q[i]) << bit
 
 
 @nb.njit(parallel=True, cache=True)
@@ -100,7 +99,7 @@ def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: 
     W = words.shape[1]
     qmax = 1 << w
     for k in nb.prange(K):
-        q = np.empty(n, dtype=np.int64)
+        q = np.empty(n, dtype=np.int32)
         quantize_row(a[k], e[k], w, q, signs[k])
         off = k * stride
         if use_table:
@@ -129,7 +128,7 @@ def streams_element(a, e, R, stride, BL, w, words, signs):  # pragma: no cover -
     """
     K, n = a.shape
     for k in nb.prange(K):
-        q = np.empty(n, dtype=np.int64)
+        q = np.empty(n, dtype=np.int32)
         quantize_row(a[k], e[k], w, q, signs[k])
         _direct_words(q, R, -1, k * stride, BL, words[k])
 

@@ -199,13 +199,31 @@ def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover
             starts[g, b] = s
             s = _leap(s, seg_tables)
         states[b] = s
-    for gb in nb.prange(nseg * nbank):
-        g = gb // nbank
-        b = gb - g * nbank
-        s = starts[g, b]
-        for t in range(g * seg, (g + 1) * seg):
-            s = _leap(s, tables)
-            out[t, b] = np.uint32(s & wmask)
+    units = nseg * nbank  # (segment, bank) pairs; 4 per task so 4 leap chains overlap (ILP)
+    for task in nb.prange((units + 3) // 4):
+        u0 = 4 * task
+        if u0 + 4 <= units:
+            g0, b0 = u0 // nbank, u0 % nbank
+            g1, b1 = (u0 + 1) // nbank, (u0 + 1) % nbank
+            g2, b2 = (u0 + 2) // nbank, (u0 + 2) % nbank
+            g3, b3 = (u0 + 3) // nbank, (u0 + 3) % nbank
+            s0, s1, s2, s3 = starts[g0, b0], starts[g1, b1], starts[g2, b2], starts[g3, b3]
+            for t in range(seg):
+                s0 = _leap(s0, tables)
+                s1 = _leap(s1, tables)
+                s2 = _leap(s2, tables)
+                s3 = _leap(s3, tables)
+                out[g0 * seg + t, b0] = np.uint32(s0 & wmask)
+                out[g1 * seg + t, b1] = np.uint32(s1 & wmask)
+                out[g2 * seg + t, b2] = np.uint32(s2 & wmask)
+                out[g3 * seg + t, b3] = np.uint32(s3 & wmask)
+        else:
+            for u in range(u0, units):
+                g, b = u // nbank, u % nbank
+                s = starts[g, b]
+                for t in range(g * seg, (g + 1) * seg):
+                    s = _leap(s, tables)
+                    out[t, b] = np.uint32(s & wmask)
 
 
 class RngBanks:

@@ -23,15 +23,14 @@ def _row_max_abs(a, out_max, out_bad):  # pragma: no cover - numba
     K, n = a.shape
     for k in nb.prange(K):
         mx = 0.0
-        bad = False
+        bad = 0
+        row = a[k]
         for i in range(n):
-            v = abs(np.float64(a[k, i]))
-            if not (v <= 1.7976931348623157e308):  # NaN or Inf
-                bad = True
-            elif v > mx:
-                mx = v
-        out_max[k] = mx
-        out_bad[k] = bad
+            v = abs(np.float64(row[i]))
+            bad += not (v <= 1.7976931348623157e308)  # NaN or Inf
+            mx = v if v > mx else mx
+        out_max[k] = mx  # (meaningless when bad: the caller raises)
+        out_bad[k] = bad > 0
 
 
 @nb.njit(cache=True)
