@@ -79,7 +79,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, resume=not args.fresh)
     print(f"wrote {table} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -90,7 +90,8 @@ def _plot(args: argparse.Namespace) -> int:
     source = Path(args.results)
     out = Path(args.output) if args.output else (source if source.is_dir() else
                                                   source.parent) / "figures"
-    written = plot_results(source, out, formats=tuple(args.format))
+    written = plot_results(source, out, formats=tuple(args.format), only=args.only,
+                           point_id=args.point)
     for path in written:
         print(path)
     return 0
@@ -122,6 +123,7 @@ def _config(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from .report.plots import FIGURES
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="essop-sim", formatter_class=fmt,
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local' for a "
                        "LocalCluster, or a scheduler address")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--fresh", action="store_true",
+                       help="recompute every point instead of resuming from OUT/points")
     sweep.set_defaults(func=_sweep)
 
     plot = sub.add_parser("plot", help="draw the figures of a run or sweep",
@@ -167,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--output", "-o", help="figure directory (default: RESULTS/figures)")
     plot.add_argument("--format", nargs="+", default=["png", "svg"],
                       choices=["png", "svg", "pdf"], help="figure formats")
+    plot.add_argument("--only", nargs="+", metavar="FIGURE", choices=sorted(FIGURES),
+                      help="draw only these figures")
+    plot.add_argument("--point", metavar="POINT_ID",
+                      help="the sweep point of the per-layer breakdown (default: the first)")
     plot.set_defaults(func=_plot)
 
     validate = sub.add_parser("validate", help="check a hardware config file",

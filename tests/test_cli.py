@@ -67,3 +67,13 @@ def test_every_flag_reaches_its_command():
                               "--layers", "l", "--steps", "3", "--no-numerics", "-q"])
     assert (args.config, args.trace, args.output, args.set) == ("c.yaml", "t", "o", ["a=1"])
     assert args.layers == ["l"] and args.steps == [3] and args.no_numerics and args.quiet
+
+
+def test_sweep_and_plot_flags_are_parsed_into_their_parameters():
+    parser = build_parser()
+    args = parser.parse_args(["sweep", "s.yaml", "-o", "o", "-j", "2", "--dask", "local",
+                              "--fresh", "--no-progress"])
+    assert (args.jobs, args.dask, args.fresh, args.no_progress) == (2, "local", True, True)
+    args = parser.parse_args(["plot", "r", "--only", "error_vs_bl", "--point", "abc",
+                              "--format", "pdf"])
+    assert (args.only, args.point, args.format) == (["error_vs_bl"], "abc", ["pdf"])

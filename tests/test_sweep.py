@@ -279,6 +279,17 @@ def test_dask_local_cluster_gives_the_identical_table(reference, tmp_path):
     assert _tables(tmp_path / "out") == _tables(ref_out)
 
 
+def test_dask_scheduler_address_gives_the_identical_table(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec, ref_out, _, _ = reference
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        result = run_sweep(spec, tmp_path / "out", dask=cluster.scheduler_address,
+                           progress=False)
+        assert len(result.computed) == 7
+    assert _tables(tmp_path / "out") == _tables(ref_out)
+
+
 def test_dask_missing_gives_a_clear_error(reference, tmp_path, monkeypatch):
     spec = reference[0]
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError

@@ -175,10 +175,16 @@ def lfsr_seed_state(seed: int, bid: int, lfsr_bits: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _leap(s, tables):  # pragma: no cover - numba
-    ns = np.uint64(0)
-    for byte in range(tables.shape[0]):
-        ns ^= tables[byte, (s >> np.uint64(8 * byte)) & np.uint64(255)]
+def _leap(s, tables, nbytes):  # pragma: no cover - numba
+    """The state ``steps`` shifts after s: XOR of one table entry per state byte."""
+    m = np.uint64(255)
+    ns = tables[0, s & m]
+    if nbytes > 1:
+        ns ^= tables[1, (s >> np.uint64(8)) & m]
+    if nbytes > 2:
+        ns ^= tables[2, (s >> np.uint64(16)) & m]
+    if nbytes > 3:
+        ns ^= tables[3, (s >> np.uint64(24)) & m]
     return ns
 
 
@@ -192,12 +198,13 @@ def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover
     """
     count, nbank = out.shape
     nseg = count // seg
+    nbytes = tables.shape[0]
     starts = np.empty((nseg, nbank), dtype=np.uint64)
     for b in range(nbank):
         s = states[b]
         for g in range(nseg):
             starts[g, b] = s
-            s = _leap(s, seg_tables)
+            s = _leap(s, seg_tables, nbytes)
         states[b] = s
     units = nseg * nbank  # (segment, bank) pairs; 4 per task so 4 leap chains overlap (ILP)
     for task in nb.prange((units + 3) // 4):
@@ -209,10 +216,10 @@ def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover
             g3, b3 = (u0 + 3) // nbank, (u0 + 3) % nbank
             s0, s1, s2, s3 = starts[g0, b0], starts[g1, b1], starts[g2, b2], starts[g3, b3]
             for t in range(seg):
-                s0 = _leap(s0, tables)
-                s1 = _leap(s1, tables)
-                s2 = _leap(s2, tables)
-                s3 = _leap(s3, tables)
+                s0 = _leap(s0, tables, nbytes)
+                s1 = _leap(s1, tables, nbytes)
+                s2 = _leap(s2, tables, nbytes)
+                s3 = _leap(s3, tables, nbytes)
                 out[g0 * seg + t, b0] = np.uint32(s0 & wmask)
                 out[g1 * seg + t, b1] = np.uint32(s1 & wmask)
                 out[g2 * seg + t, b2] = np.uint32(s2 & wmask)
@@ -222,7 +229,7 @@ def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover
                 g, b = u // nbank, u % nbank
                 s = starts[g, b]
                 for t in range(g * seg, (g + 1) * seg):
-                    s = _leap(s, tables)
+                    s = _leap(s, tables, nbytes)
                     out[t, b] = np.uint32(s & wmask)
 
 
