@@ -38,10 +38,16 @@ def digits():
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    old = torch.get_num_threads()
+    """One torch thread and one numba thread: the digits layers are far too small to gain from
+    threads (thread start-up and barriers dominate), and CI's 2 cores are shared."""
+    import numba
+
+    old, old_nb = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+    numba.set_num_threads(old_nb)
 
 
 def _batch(digits, size=16):
@@ -198,3 +204,25 @@ def test_script_writes_tables_and_plot(tmp_path, capsys):
     epochs = read_rows(out / "epochs.csv")
     assert len(epochs) == 8 and {r["epoch"] for r in epochs} == {1, 2}
     assert (out / "train_in_loop.png").stat().st_size > 1000
+
+
+def test_script_resnet32_on_a_local_cifar_directory(tmp_path):
+    """The ResNet-32 / CIFAR-10 path end to end on a tiny fake copy of the python batches (random
+    pixels): data reading, augmentation, BatchNorm and 1x1 shortcut convs under the hooks."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, 4).tolist()}
+        (cifar / name).write_bytes(pickle.dumps(batch))
+    out = tmp_path / "run"
+    res = _load_script().main(["--model", "resnet32", "--cifar-dir", str(tmp_path), "--bl", "8",
+                               "--no-fp32", "--epochs", "1", "--batch-size", "2",
+                               "--max-steps", "1", "--no-plot", "--out", str(out)])
+    (run,) = res["results"]
+    assert run["label"] == "essop-bl8" and run["steps"] == 1 and run["gradient_seconds"] > 0
+    assert run["datapath_layers"] == 34  # 33 convolutions + 1 fully connected
+    assert res["meta"]["dataset"] == "CIFAR-10" and res["meta"]["training"]["train_images"] == 20

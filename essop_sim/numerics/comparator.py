@@ -87,6 +87,51 @@ def _direct_words(q, R, col, off, BL, words_k):  # pragma: no cover - numba
                     row[i] |= np.uint64(np.int32(rr[i]) < q[i]) << bit
 
 
+@nb.njit(cache=True, inline="always")
+def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k):  # pragma: no cover
+    """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n].
+
+    mode 0: shared sequence R[off + t, 0], lookup table; 1: shared sequence, direct compares;
+    2: element i reads its own sequence R[off + t, i] (direct compares).
+    """
+    n = a_row.shape[0]
+    W = words_k.shape[0]
+    q = np.empty(n, dtype=np.int32)
+    quantize_row(a_row, e, w, q, signs_k)
+    if mode == 0:
+        qmax = 1 << w
+        tab = np.zeros((W, qmax + 1), dtype=np.uint64)
+        for t in range(BL):  # bucket: value v's cycles go to tab[., v + 1]
+            tab[t >> 6, np.int64(R[off + t, 0]) + 1] |= np.uint64(1) << np.uint64(t & 63)
+        for wd in range(W):
+            tw = tab[wd]
+            run = np.uint64(0)
+            for v in range(1, qmax + 1):  # prefix OR: tab[., q] = cycles with r_t < q
+                run |= tw[v]
+                tw[v] = run
+            out = words_k[wd]
+            for i in range(n):
+                out[i] = tw[q[i]]
+    else:
+        _direct_words(q, R, 0 if mode == 1 else -1, off, BL, words_k)
+
+
+@nb.njit(parallel=True, cache=True)
+def streams_both(xa, ex, Rx, mode_x, X, Xs, da, ed, Rd, mode_d, D, Ds, stride, BL,
+                 w):  # pragma: no cover - numba
+    """Streams of x and delta for a chunk of K outer products, in one parallel region.
+
+    xa [K, n], da [K, m] operands (float); ex, ed [K] int64 exponents; Rx, Rd uint32 [N, banks]
+    random numbers, outer product k using rows k*stride .. k*stride + BL - 1 (stride = BL for
+    'continue', 0 for 'restart'); mode_x, mode_d as in :func:`_vector_streams`. Writes words
+    X uint64 [K, W, n], D [K, W, m] and sign masks Xs int64 [K, n], Ds [K, m].
+    """
+    K = xa.shape[0]
+    for k in nb.prange(K):
+        _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, mode_x, X[k], Xs[k])
+        _vector_streams(da[k], ed[k], Rd, k * stride, BL, w, mode_d, D[k], Ds[k])
+
+
 @nb.njit(parallel=True, cache=True)
 def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: no cover - numba
     """Streams of K vectors that each share one random sequence (sharing 'vector').
@@ -95,28 +140,10 @@ def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: 
     outer product k using R[k*stride : k*stride + BL, 0] (stride = BL for 'continue', 0 for
     'restart'); writes words uint64 [K, W, n] and sign masks int64 [K, n].
     """
-    K, n = a.shape
-    W = words.shape[1]
-    qmax = 1 << w
+    K = a.shape[0]
+    mode = 0 if use_table else 1
     for k in nb.prange(K):
-        q = np.empty(n, dtype=np.int32)
-        quantize_row(a[k], e[k], w, q, signs[k])
-        off = k * stride
-        if use_table:
-            tab = np.zeros((W, qmax + 1), dtype=np.uint64)
-            for t in range(BL):  # bucket: value v's cycles go to tab[., v + 1]
-                tab[t >> 6, np.int64(R[off + t, 0]) + 1] |= np.uint64(1) << np.uint64(t & 63)
-            for wd in range(W):
-                tw = tab[wd]
-                run = np.uint64(0)
-                for v in range(1, qmax + 1):  # prefix OR: tab[., q] = cycles with r_t < q
-                    run |= tw[v]
-                    tw[v] = run
-                out = words[k, wd]
-                for i in range(n):
-                    out[i] = tw[q[i]]
-        else:
-            _direct_words(q, R, 0, off, BL, words[k])
+        _vector_streams(a[k], e[k], R, k * stride, BL, w, mode, words[k], signs[k])
 
 
 @nb.njit(parallel=True, cache=True)
@@ -126,11 +153,17 @@ def streams_element(a, e, R, stride, BL, w, words, signs):  # pragma: no cover -
     R uint32 [N, n]: element i compares with R[k*stride + t, i]. Other arguments as in
     :func:`streams_shared`.
     """
-    K, n = a.shape
+    K = a.shape[0]
     for k in nb.prange(K):
-        q = np.empty(n, dtype=np.int32)
-        quantize_row(a[k], e[k], w, q, signs[k])
-        _direct_words(q, R, -1, k * stride, BL, words[k])
+        _vector_streams(a[k], e[k], R, k * stride, BL, w, 2, words[k], signs[k])
+
+
+def stream_mode(method: str, per_element: bool, n: int, width: int, bl: int) -> int:
+    """Mode of :func:`streams_both` for one side: 2 for element sharing, else table (0) or
+    direct (1) by :func:`use_table`."""
+    if per_element:
+        return 2
+    return 0 if use_table(method, n, width, bl) else 1
 
 
 def use_table(method: str, n: int, width: int, bl: int) -> bool:

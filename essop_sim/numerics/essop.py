@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 
+import numba
 import numpy as np
 
 from ..config import HardwareConfig
@@ -21,9 +22,11 @@ from .lfsr import RngBanks
 from .result import OuterProductResult
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 1 << 20
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
+#: Below this many word operations, K * (n*m*W + (n+m)*BL), an update runs on one thread.
+SERIAL_WORK = 4_000_000
 
 
 def effective_learning_rate(eta: float, mode: str) -> float:
@@ -78,6 +81,33 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     from . import as_operands
 
     x, delta = as_operands(x, delta)
+    rng = config.essop.rng
+    K, n = x.shape
+    m = delta.shape[1]
+    bl = int(config.essop.bitstream_length)
+    w = int(config.essop.comparator_bits)
+    words = (bl + 63) // 64
+    if rng.kind == "lfsr" and w > rng.lfsr_bits:
+        raise ConfigError("config", "essop.comparator_bits", w,
+                          f"at most essop.rng.lfsr_bits = {rng.lfsr_bits}: a w-bit random "
+                          "number is the low w bits of the LFSR state")
+    if chunk is None:
+        chunk = default_chunk(n, m, bl, rng.sharing)
+    chunk = max(1, int(chunk))
+    # Small updates run on one thread: waking the pool costs more than it saves, and far more
+    # when the machine is oversubscribed (a parallel region waits for a descheduled thread).
+    threads = numba.get_num_threads()
+    serial = threads > 1 and K * (n * m * words + (n + m) * bl) < SERIAL_WORK
+    if serial:
+        numba.set_num_threads(1)
+    try:
+        return _essop(x, delta, config, seed, chunk, stream_method, timings)
+    finally:
+        if serial:
+            numba.set_num_threads(threads)
+
+
+def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProductResult:
     c = config.essop
     rng = c.rng
     K, n = x.shape
@@ -87,13 +117,6 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     F = int(c.accumulator_fraction_bits)
     A = int(c.accumulator_bits)
     words = (bl + 63) // 64
-    if rng.kind == "lfsr" and w > rng.lfsr_bits:
-        raise ConfigError("config", "essop.comparator_bits", w,
-                          f"at most essop.rng.lfsr_bits = {rng.lfsr_bits}: a w-bit random "
-                          "number is the low w bits of the LFSR state")
-    if chunk is None:
-        chunk = default_chunk(n, m, bl, rng.sharing)
-    chunk = max(1, int(chunk))
     clock = time.perf_counter
 
     # Pass 1: scale exponents (also rejects NaN/Inf, naming the element).
@@ -119,8 +142,8 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     restart = rng.sequence == "restart"
     fixed = [b.first(bl) for b in banks] if restart else None
     stride = 0 if restart else bl
-    table_x = comparator.use_table(stream_method, n, w, bl)
-    table_d = comparator.use_table(stream_method, m, w, bl)
+    mode_x = comparator.stream_mode(stream_method, per_element, n, w, bl)
+    mode_d = comparator.stream_mode(stream_method, per_element, m, w, bl)
 
     # Counter and accumulator ranges.
     counter_max = (1 << int(c.counter_bits)) - 1
@@ -158,12 +181,8 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
             Rx, Rd = fixed
         else:
             Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf, strict=True))
-        if per_element:
-            comparator.streams_element(xs, ex[k0:k1], Rx, stride, bl, w, X, Xs)
-            comparator.streams_element(ds, ed[k0:k1], Rd, stride, bl, w, D, Ds)
-        else:
-            comparator.streams_shared(xs, ex[k0:k1], Rx, stride, bl, w, table_x, X, Xs)
-            comparator.streams_shared(ds, ed[k0:k1], Rd, stride, bl, w, table_d, D, Ds)
+        comparator.streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d, D,
+                                Ds, stride, bl, w)
         t1 = clock()
         t_streams += t1 - t0
         act = active[k0:k1]

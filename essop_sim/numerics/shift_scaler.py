@@ -17,20 +17,34 @@ import numpy as np
 from . import check_finite
 
 
+@nb.njit(cache=True, inline="always")
+def _one_row(row):  # pragma: no cover - numba
+    """(max |row[i]| as float64, number of non-finite entries), in the row's own dtype."""
+    mx = abs(row[0])
+    bad = 0
+    for i in range(row.shape[0]):
+        v = abs(row[i])
+        bad += (v - v) != 0  # inf - inf and nan - nan are nan; finite - itself is 0
+        mx = v if v > mx else mx
+    return np.float64(mx), bad
+
+
 @nb.njit(parallel=True, cache=True)
 def _row_max_abs(a, out_max, out_bad):  # pragma: no cover - numba
-    """Per row k: out_max[k] = max_i |a[k, i]| (float64), out_bad[k] = any non-finite a[k, i]."""
+    """Per row k: out_max[k] = max_i |a[k, i]| (float64), out_bad[k] = any non-finite a[k, i].
+
+    Runs on the calling thread alone below 2^20 elements (a parallel region costs more)."""
     K, n = a.shape
-    for k in nb.prange(K):
-        mx = 0.0
-        bad = 0
-        row = a[k]
-        for i in range(n):
-            v = abs(np.float64(row[i]))
-            bad += not (v <= 1.7976931348623157e308)  # NaN or Inf
-            mx = v if v > mx else mx
-        out_max[k] = mx  # (meaningless when bad: the caller raises)
-        out_bad[k] = bad > 0
+    if K * n < 1 << 20:
+        for k in range(K):
+            mx, bad = _one_row(a[k])
+            out_max[k] = mx  # (meaningless when bad: the caller raises)
+            out_bad[k] = bad > 0
+    else:
+        for k in nb.prange(K):
+            mx, bad = _one_row(a[k])
+            out_max[k] = mx
+            out_bad[k] = bad > 0
 
 
 @nb.njit(cache=True)
