@@ -19,9 +19,10 @@ How it works (:class:`EssopGradients`, usually through :func:`essop_gradients`):
   as usual: each call contributes the datapath's dW instead of the exact one.
 
 Seeds: the datapath's random numbers for a layer's update come from
-:func:`derive_seed(run_seed, layer_index, step) <derive_seed>`, ``step`` being the number of
-updates that layer has already had under this context. Two runs with the same seed, data order
-and model initialisation therefore produce bit-identical gradients.
+:func:`derive_seed(run_seed, layer_name, step) <derive_seed>` (the derivation trace replay uses),
+``step`` being the number of updates that layer has already had under this context. Two runs
+with the same seed, data order and model initialisation therefore produce bit-identical
+gradients.
 
 Learning rate: the hook returns ``result.dw`` (the estimate of sum_k delta_k x_k^T in real units),
 not ``result.update`` (= -eta_eff * dw): the optimizer applies the learning rate, momentum and
@@ -65,17 +66,21 @@ def require_torch() -> Any:
     return torch
 
 
-def derive_seed(run_seed: int, layer_index: int, step: int) -> int:
-    """A datapath seed in [0, 2^63) for one layer's update, a pure function of its arguments.
+def derive_seed(run_seed: int, layer: str, step: int) -> int:
+    """The datapath seed in [0, 2^63) of one layer's update, a pure function of its arguments.
+
+    The same derivation as :func:`essop_sim.simulate.record_seed` (a SHA-256 of
+    ``"run_seed:layer:step"``), so the update of layer ``layer`` at step ``step`` draws the same
+    random numbers as the replay of a trace record with that layer name and step.
 
     Args:
         run_seed: the run's seed (any non-negative int).
-        layer_index: position of the layer among the wrapped layers (0-based).
+        layer: the layer's qualified module name (``model.named_modules()``, e.g. ``conv2``).
         step: how many updates this layer has had before this one (0-based).
     """
-    ss = np.random.SeedSequence(entropy=int(run_seed), spawn_key=(int(layer_index), int(step)))
-    lo, hi = ss.generate_state(2, dtype=np.uint32)
-    return ((int(hi) << 32) | int(lo)) & ((1 << 63) - 1)
+    from .simulate import record_seed
+
+    return record_seed(int(run_seed), layer, int(step))
 
 
 @dataclass
@@ -114,7 +119,7 @@ class EssopGradients:
         config: the hardware configuration (``config.datapath`` 'essop' or 'fp16'), or
             :data:`EXACT` for exact float64 dW from the same operands.
         seed: run seed; the datapath seed of each layer's update is
-            ``derive_seed(seed, layer_index, step)``.
+            ``derive_seed(seed, layer_name, step)``.
         layers: optional predicate ``(name, module) -> bool`` selecting which of the Linear/Conv2d
             layers to wrap (the rest keep exact gradients).
     """
@@ -155,10 +160,15 @@ class EssopGradients:
         """Register the hooks (idempotent)."""
         if self._handles:
             return self
+        # A fresh dict per attach: output hooks of a graph built under an earlier attach (whose
+        # backward runs later) write to their own, orphaned dict, never into this one.
+        pending: dict[int, list[tuple[Any, Any]]] = {}
+        self._pending = pending
         for index, (_, module) in enumerate(self._modules):
-            self._pending[index] = []
-            self._handles.append(module.register_forward_hook(self._forward_hook(index)))
-            self._handles.append(module.weight.register_hook(self._weight_hook(index, module)))
+            pending[index] = []
+            self._handles.append(module.register_forward_hook(self._forward_hook(index, pending)))
+            self._handles.append(module.weight.register_hook(
+                self._weight_hook(index, module, pending)))
         return self
 
     def detach(self) -> None:
@@ -166,7 +176,7 @@ class EssopGradients:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._pending.clear()
+        self._pending = {}
 
     def __enter__(self) -> EssopGradients:
         return self.attach()
@@ -174,9 +184,7 @@ class EssopGradients:
     def __exit__(self, *exc: object) -> None:
         self.detach()
 
-    def _forward_hook(self, index: int) -> Callable:
-        pending = self._pending
-
+    def _forward_hook(self, index: int, pending: dict) -> Callable:
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             if not getattr(output, "requires_grad", False):
                 return  # no_grad / inference: nothing to capture
@@ -191,17 +199,18 @@ class EssopGradients:
 
         return hook
 
-    def _weight_hook(self, index: int, module: nn.Module) -> Callable:
+    def _weight_hook(self, index: int, module: nn.Module, pending: dict) -> Callable:
         torch = require_torch()
 
         def hook(grad: Any) -> Any:
-            calls = self._pending.get(index)
+            calls = pending[index]
             stats = self.stats[index]
             if not calls:
                 raise RuntimeError(
                     f"layer {stats.name!r}: its weight received a gradient but no forward call "
-                    "of the layer was seen; a weight used outside its module (e.g. tied "
-                    "weights) is not supported")
+                    "of the layer was seen while the hooks were attached (a forward pass run "
+                    "before attaching, or a weight used outside its module, e.g. tied weights, "
+                    "is not supported)")
             t0 = time.perf_counter()
             dw = self._compute(index, module, calls)
             calls.clear()
@@ -224,7 +233,7 @@ class EssopGradients:
         x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=0)
         delta = ds[0] if len(ds) == 1 else np.concatenate(ds, axis=0)
         stats = self.stats[index]
-        seed = derive_seed(self.seed, index, stats.updates)
+        seed = derive_seed(self.seed, stats.name, stats.updates)
         stats.updates += 1
         stats.outer_products += int(x.shape[0])
         if self.config == EXACT:

@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             kc = k1 - k0
             X = np.empty((kc, words, n), np.uint64)
             D = np.empty((kc, words, m), np.uint64)
-            Xs = np.empty((kc, n), np.int64)
-            Ds = np.empty((kc, m), np.int64)
+            Xs = np.empty((kc, n), np.int8)
+            Ds = np.empty((kc, m), np.int8)
             comparator.streams_shared(x[k0:k1], ex[k0:k1], bx.take(kc * bl), bl, bl, w,
                                       comparator.use_table("auto", n, w, bl), X, Xs)
             comparator.streams_shared(d[k0:k1], ed[k0:k1], bd.take(kc * bl), bl, bl, w,

@@ -452,5 +452,6 @@ def test_lfsr_bank_numbers_and_seeds():
 
 def test_use_table_heuristic_prefers_table_for_long_vectors():
     assert comparator.use_table("auto", 144, 8, 64)
-    assert not comparator.use_table("auto", 16, 8, 64)
+    assert comparator.use_table("auto", 27, 8, 64)
+    assert not comparator.use_table("auto", 8, 8, 64)
     assert not comparator.use_table("auto", 10_000, 24, 64)  # 2^24-entry table: too big

@@ -57,14 +57,14 @@ def _row_update(row, xk, d, sk, sd, ls, rs, n):  # pragma: no cover - numba
                 c = popcount64(xk[i] & d)
                 tot += c
                 v = c << ls
-                sg = sk[i]
+                sg = np.int64(sk[i])
                 row[i] += (v ^ sg) - sg
         else:
             for i in range(n):
                 c = popcount64(xk[i] & d)
                 tot += c
                 v = c >> rs
-                sg = sk[i]
+                sg = np.int64(sk[i])
                 row[i] += (v ^ sg) - sg
     else:
         if rs == 0:
@@ -72,14 +72,14 @@ def _row_update(row, xk, d, sk, sd, ls, rs, n):  # pragma: no cover - numba
                 c = popcount64(xk[i] & d)
                 tot += c
                 v = c << ls
-                sg = sk[i]
+                sg = np.int64(sk[i])
                 row[i] -= (v ^ sg) - sg
         else:
             for i in range(n):
                 c = popcount64(xk[i] & d)
                 tot += c
                 v = c >> rs
-                sg = sk[i]
+                sg = np.int64(sk[i])
                 row[i] -= (v ^ sg) - sg
     return tot
 
@@ -92,7 +92,7 @@ def _row_update_counts(row, cnt, sk, sd, ls, rs, n):  # pragma: no cover - numba
         c = cnt[i]
         tot += c
         v = (c << ls) >> rs
-        sg = sk[i] ^ sd
+        sg = np.int64(sk[i]) ^ sd
         row[i] += (v ^ sg) - sg
     return tot
 
@@ -102,7 +102,7 @@ def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
                     groups):  # pragma: no cover - numba
     """Accumulate a chunk of outer products when no counter and no accumulator step can overflow.
 
-    X uint64 [K, W, n], xs int64 [K, n] sign masks, D uint64 [K, W, m], ds int64 [K, m],
+    X uint64 [K, W, n], xs int8 [K, n] sign masks (0 or -1), D uint64 [K, W, m], ds int8 [K, m],
     lsh/rsh int64 [K], active bool [K]; acc int64 [m, n] is updated in place; inc int64 [m]
     gets each row's AND ones (counter increments) added. Rows are split into ``groups``
     contiguous ranges, one per thread (one parallel region per call); each thread walks the
@@ -122,7 +122,7 @@ def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
                 for k in range(b0, b1):
                     if not active[k]:
                         continue
-                    sd = ds[k, j]
+                    sd = np.int64(ds[k, j])
                     ls = lsh[k]
                     rs = rsh[k]
                     sk = xs[k]
@@ -169,7 +169,7 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
                 for k in range(b0, b1):
                     if not active[k]:
                         continue
-                    sd = ds[k, j]
+                    sd = np.int64(ds[k, j])
                     ls = lsh[k]
                     rs = rsh[k]
                     sk = xs[k]
@@ -182,7 +182,7 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
                             nov += 1
                             c = counter_max if saturate else c & counter_max
                         v = (c << ls) >> rs
-                        sg = sk[i] ^ sd
+                        sg = np.int64(sk[i]) ^ sd
                         a = row[i] + ((v ^ sg) - sg)
                         if a > hi or a < lo:
                             nsat += 1
@@ -220,7 +220,7 @@ def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
 def kernel_layout(n: int, m: int, words: int, cache_bytes: int = 256 << 10) -> tuple[int, int]:
     """(kblock, groups) for the accumulation kernels: k-block whose packed x streams and signs
     fit ``cache_bytes`` (per-core L2), and one row group per numba thread (at most m)."""
-    kblock = max(1, cache_bytes // (n * (words + 1) * 8))
+    kblock = max(1, cache_bytes // (n * (8 * words + 1)))
     return int(kblock), int(max(1, min(nb.get_num_threads(), m)))
 
 

@@ -22,7 +22,7 @@ from .lfsr import RngBanks
 from .result import OuterProductResult
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 16 << 20
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
 #: Below this many word operations, K * (n*m*W + (n+m)*BL), an update runs on one thread.
@@ -49,7 +49,7 @@ def effective_learning_rate(eta: float, mode: str) -> float:
 def default_chunk(n: int, m: int, bl: int, sharing: str) -> int:
     """Outer products per chunk: packed words of the chunk ~ CHUNK_BYTES (at least 1)."""
     words = (bl + 63) // 64
-    per_k = (n + m) * (8 * words + 8)
+    per_k = (n + m) * (8 * words + 1)
     kc = CHUNK_BYTES // per_k
     if sharing == "element":
         kc = min(kc, CHUNK_RANDOM_BYTES // (4 * bl * (n + m)))
@@ -151,7 +151,10 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     counter_safe = bl <= counter_max
     acc_hi = (1 << (A - 1)) - 1
     cmax_eff = min(bl, counter_max)
-    vmax = np.where(active, (cmax_eff << lsh) >> rsh, 0).astype(np.int64)
+    # Largest possible |step| per k, in float64: a chunk's sum can exceed the int64 range
+    # (K * 2^60), and the check below only needs to be conservative.
+    vmax = np.where(active, (cmax_eff << lsh) >> rsh, 0).astype(np.float64)
+    acc_room = float(acc_hi) * (1.0 - 1e-9)
 
     acc = np.zeros((m, n), dtype=np.int64)
     inc = np.zeros(m, dtype=np.int64)
@@ -162,8 +165,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     cap = min(chunk, K)  # chunk buffers, reused
     X_buf = np.empty((cap, words, n), dtype=np.uint64)
     D_buf = np.empty((cap, words, m), dtype=np.uint64)
-    Xs_buf = np.empty((cap, n), dtype=np.int64)
-    Ds_buf = np.empty((cap, m), dtype=np.int64)
+    Xs_buf = np.empty((cap, n), dtype=np.int8)
+    Ds_buf = np.empty((cap, m), dtype=np.int8)
     R_buf = None if restart else [np.empty((cap * bl, b.nbanks), dtype=np.uint32) for b in banks]
     for k0 in range(0, K, chunk):
         k1 = min(K, k0 + chunk)
@@ -188,7 +191,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         act = active[k0:k1]
         # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
         fast = counter_safe and (
-            and_counter.max_abs_int(acc) + int(vmax[k0:k1].sum()) <= acc_hi)
+            float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
+            <= acc_room)
         if fast:
             and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc,
                                         kblock, groups)
