@@ -130,3 +130,12 @@ def test_read_rows_rejects_unknown_formats(tmp_path):
     notable.write_text('{"meta": 1}')
     with pytest.raises(ValueError, match="rows"):
         rio.read_rows(notable)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = rio.write_json_atomic(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

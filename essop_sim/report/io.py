@@ -75,6 +75,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _default_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0666 minus the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *,
                  binary: bool = False) -> Path:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync, then rename onto ``path``.
@@ -91,6 +98,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *,
         with os.fdopen(fd, mode, **kwargs) as fh:
             write(fh)
             fh.flush()
+            os.fchmod(fh.fileno(), _default_mode())  # mkstemp makes 0600; results are shared
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
