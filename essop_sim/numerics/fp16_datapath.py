@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from ..config import HardwareConfig
 from ..errors import OperandError
-from . import check_finite
+from . import as_operands, check_finite
 from .fp16 import F16_QNAN, f32_bits, round_f16, round_f16_array, to_f16_bits
 from .result import OuterProductResult
 
@@ -117,11 +117,7 @@ def fp16_outer_product(x: np.ndarray, delta: np.ndarray,
         'overflows' (product and accumulator results that became inf), 'product_overflows',
         'accumulator_overflows', 'operand_flushes' (nonzero operands that rounded to zero), 'k'}.
     """
-    x = x[None, :] if x.ndim == 1 else x
-    delta = delta[None, :] if delta.ndim == 1 else delta
-    if x.ndim != 2 or delta.ndim != 2 or x.shape[0] != delta.shape[0]:
-        raise OperandError(f"x must be [K, n] and delta [K, m] with the same K; got x shape "
-                           f"{x.shape}, delta shape {delta.shape}")
+    x, delta = as_operands(x, delta)
     K, n = x.shape
     m = delta.shape[1]
     fp16_acc = config.fp16.accumulator == "fp16"

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..errors import OperandError
+from . import as_operands
 
 #: Rows of K converted to float64 at once by :func:`exact_update`.
 EXACT_CHUNK_ROWS = 8192
@@ -30,12 +31,7 @@ def exact_update(x: np.ndarray, delta: np.ndarray, chunk_rows: int = EXACT_CHUNK
     The sum is accumulated chunk by chunk in float64 (BLAS inside a chunk), so its rounding
     error is that of float64 summation, far below any datapath under study.
     """
-    x, delta = np.asarray(x), np.asarray(delta)  # a memmap stays a view: nothing is read yet
-    x = x[None, :] if x.ndim == 1 else x
-    delta = delta[None, :] if delta.ndim == 1 else delta
-    if x.ndim != 2 or delta.ndim != 2 or x.shape[0] != delta.shape[0]:
-        raise OperandError(f"x must be [K, n] and delta [K, m] with the same K; got x shape "
-                           f"{x.shape}, delta shape {delta.shape}")
+    x, delta = as_operands(x, delta)  # a memmap stays a view: nothing is read yet
     K, n = x.shape
     m = delta.shape[1]
     out = np.zeros((m, n), np.float64)

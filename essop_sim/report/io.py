@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ..fsutil import fsync_dir
+
 __all__ = [
     "atomic_write", "csv_columns", "have_parquet", "read_rows", "to_jsonable", "write_csv_atomic",
     "write_json_atomic", "write_table",
@@ -61,20 +63,6 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write a value of type {type(obj).__name__} to JSON: {obj!r:.80}")
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _default_mode() -> int:
     """The mode a plain ``open()`` would give a new file: 0666 minus the umask."""
     umask = os.umask(0)
@@ -105,7 +93,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *,
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 

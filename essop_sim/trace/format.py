@@ -46,7 +46,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -346,17 +345,3 @@ def sha256_file(path: Path) -> str:
 def safe_name(text: str) -> str:
     """File-name-safe layer name (``stage1.block0/conv1`` -> ``stage1.block0_conv1``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "layer"
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename or new entry inside it is durable (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TraceError
+from ..fsutil import fsync_dir
 from . import format as fmt
 
 #: Rows per chunk when ``add`` streams a large (e.g. memory-mapped) array to disk.
@@ -228,14 +229,14 @@ class TraceWriter:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(part, self.tmp / fmt.MANIFEST_NAME)
-            fmt.fsync_dir(self.tmp)
+            fsync_dir(self.tmp)
             self._check_target()
             old = None
             if self.path.exists():  # overwrite (checked above): swap the old one out first
                 old = self.path.parent / f".{self.path.name}.old-{secrets.token_hex(4)}"
                 os.rename(self.path, old)
             os.rename(self.tmp, self.path)
-            fmt.fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         except BaseException:
