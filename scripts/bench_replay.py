@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"numerics JIT warm-up (not in wall time): {time.perf_counter() - t0:.3f} s")
 
+    load_before = os.getloadavg()
+    cpu_all = time.process_time()
     t_all = time.perf_counter()
     t_timing = t_numerics = t_synth = 0.0
     events = runs = cycles = 0
@@ -138,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             t_synth += t1 - t0
             t_numerics += t2 - t1
     wall = time.perf_counter() - t_all
+    cpu_all = time.process_time() - cpu_all
 
     def share(t: float) -> str:
         return f"{t:.3f} s ({100 * t / wall:.1f}%)" if wall > 0 else f"{t:.3f} s"
 
-    print(f"wall time: {wall:.3f} s")
+    print(f"wall time: {wall:.3f} s; CPU time (all threads) {cpu_all:.3f} s; load average "
+          f"before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"event model: {share(t_timing)}; {events} events processed "
           f"({runs} of them fast-forwarded runs of identical batches)")
     if outer_product is not None:

@@ -14,11 +14,14 @@ element's bank supplies for this outer product. Streams are packed LSB first: bi
 Signs are sign-magnitude: sign bit = (v < 0), so -0.0 is positive; kernels store it as an int8
 mask, 0 (positive) or -1 (negative), for branch-free sign application downstream.
 
-Two ways to build the streams of a vector that shares one random sequence (they give identical
-words; tests hold them equal): 'table' buckets the BL numbers by value and prefix-ORs the buckets
-so that ``table[q]`` is the packed stream of magnitude q for every q in 0..2^w, then looks each
-element up; 'direct' compares every element with every number. 'auto' picks the table when its
-cost (zeroing and prefix-ORing (2^w + 1) * W words) is below that of the n * BL comparisons.
+Three ways to build the streams of a vector that shares one random sequence (they give identical
+words; tests hold them equal): 'mask' (the default, 'auto') compares one element with 64 numbers
+at once, as a single SIMD compare whose lane mask is the packed word (an LLVM vector compare
+bitcast to i64: vpcmpgtb + vpmovmskb on AVX2 for w <= 8 numbers stored as bytes), with the 64
+numbers loaded once per word and reused for every element; 'table' buckets the BL numbers by
+value and prefix-ORs the buckets so that ``table[q]`` is the packed stream of magnitude q for
+every q in 0..2^w, then looks each element up; 'direct' compares every element with every number
+one cycle at a time. Element sharing always compares directly (each element has its own numbers).
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ import math
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: Stream construction modes of :func:`streams_both`.
+MODE_TABLE, MODE_DIRECT, MODE_ELEMENT, MODE_MASK = 0, 1, 2, 3
 
 
 @nb.njit(cache=True, inline="always")
@@ -64,43 +74,94 @@ def quantize(a, e, w):  # pragma: no cover - numba
     return q, s
 
 
-@nb.njit(cache=True, inline="always")
-def _direct_words(q, R, col, off, BL, words_k):  # pragma: no cover - numba
-    """words_k [W, n] = packed (R[off + t, col] < q[i]) for t < BL (col = 0: one shared bank,
-    col = -1: element i reads column i). The inner loop runs over elements, so it vectorises."""
-    W, n = words_k.shape
-    for wd in range(W):
-        row = words_k[wd]
-        for i in range(n):
-            row[i] = 0
-        t0 = wd * 64
-        nbits = min(64, BL - t0)
-        for b in range(nbits):
-            bit = np.uint64(b)
-            if col >= 0:
-                rt = np.int32(R[off + t0 + b, col])
-                for i in range(n):
-                    row[i] |= np.uint64(rt < q[i]) << bit
-            else:
-                rr = R[off + t0 + b]
-                for i in range(n):
-                    row[i] |= np.uint64(np.int32(rr[i]) < q[i]) << bit
+@intrinsic
+def lt_words(typingctx, R, start, q, out):
+    """out[i] = packed word of (R.flat[start + t] < q[i]) for t = 0..63, bit t LSB first.
+
+    R: C-contiguous uint8/uint16/uint32 array of random numbers (64 are read from flat index
+    ``start``); q: int32 [n] magnitudes in [0, 2^bits] (bits = R's element width; q = 2^bits,
+    which the narrow types cannot hold, gives an all-ones word); out: uint64 [n]. The 64 numbers
+    are one LLVM vector loaded once; each element costs one vector compare whose i1 lanes are
+    bitcast to the i64 word.
+    """
+    if not (isinstance(R, types.Array) and R.layout == "C"
+            and R.dtype in (types.uint8, types.uint16, types.uint32)
+            and isinstance(q, types.Array) and q.dtype == types.int32 and q.ndim == 1
+            and isinstance(out, types.Array) and out.dtype == types.uint64 and out.ndim == 1
+            and isinstance(start, types.Integer)):
+        return None
+    bits = R.dtype.bitwidth
+    sig = types.void(R, start, q, out)
+
+    def codegen(context, builder, signature, args):
+        r_ty, _, q_ty, o_ty = signature.args
+        rarr = context.make_array(r_ty)(context, builder, args[0])
+        qarr = context.make_array(q_ty)(context, builder, args[2])
+        oarr = context.make_array(o_ty)(context, builder, args[3])
+        ety = ir.IntType(bits)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vty = ir.VectorType(ety, 64)
+        first = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.gep(rarr.data, [first])
+        nums = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
+        zeros = ir.Constant(ir.VectorType(i32, 64), [0] * 64)
+        undef = ir.Constant(vty, ir.Undefined)
+        n = cgutils.unpack_tuple(builder, oarr.shape, 1)[0]
+        qstride = cgutils.unpack_tuple(builder, qarr.strides, 1)[0]
+        ostride = cgutils.unpack_tuple(builder, oarr.strides, 1)[0]
+        with cgutils.for_range(builder, n) as loop:
+            i = loop.index
+            qp = cgutils.pointer_add(builder, qarr.data, builder.mul(i, qstride))
+            qv = builder.load(builder.bitcast(qp, i32.as_pointer()))
+            splat = builder.shuffle_vector(
+                builder.insert_element(undef, builder.trunc(qv, ety) if bits < 32 else qv,
+                                       ir.Constant(i32, 0)), undef, zeros)
+            word = builder.bitcast(builder.icmp_unsigned("<", nums, splat), i64)
+            if bits < 32:  # q = 2^bits does not fit the lane: every number is below it
+                full = builder.icmp_signed(">=", qv, ir.Constant(i32, 1 << bits))
+                word = builder.select(full, ir.Constant(i64, -1), word)
+            op = cgutils.pointer_add(builder, oarr.data, builder.mul(i, ostride))
+            builder.store(word, builder.bitcast(op, i64.as_pointer()))
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @nb.njit(cache=True, inline="always")
-def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k):  # pragma: no cover
+def _direct_bits(q, R, col, off, t0, nbits, row):  # pragma: no cover - numba
+    """row [n] = packed (R[off + t0 + b, col] < q[i]) for b < nbits (col = -1: element i reads
+    column i). The inner loop runs over elements, so it vectorises."""
+    n = row.shape[0]
+    for i in range(n):
+        row[i] = 0
+    for b in range(nbits):
+        bit = np.uint64(b)
+        if col >= 0:
+            rt = np.int32(R[off + t0 + b, col])
+            for i in range(n):
+                row[i] |= np.uint64(rt < q[i]) << bit
+        else:
+            rr = R[off + t0 + b]
+            for i in range(n):
+                row[i] |= np.uint64(np.int32(rr[i]) < q[i]) << bit
+
+
+@nb.njit(cache=True, inline="always")
+def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
+                    tab):  # pragma: no cover - numba
     """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n].
 
-    mode 0: shared sequence R[off + t, 0], lookup table; 1: shared sequence, direct compares;
-    2: element i reads its own sequence R[off + t, i] (direct compares).
+    mode MODE_TABLE / MODE_DIRECT / MODE_MASK: shared sequence R[off + t, 0] (R has one column);
+    MODE_ELEMENT: element i reads its own sequence R[off + t, i]. q int32 [>= n] and tab uint64
+    [W, 2^w + 1] (MODE_TABLE only) are the caller's scratch buffers.
     """
     n = a_row.shape[0]
     W = words_k.shape[0]
-    q = np.empty(n, dtype=np.int32)
+    q = q[:n]
     quantize_row(a_row, e, w, q, signs_k)
-    if mode == 0:
+    if mode == MODE_TABLE:
         qmax = 1 << w
-        tab = np.zeros((W, qmax + 1), dtype=np.uint64)
+        tab[:, :] = 0
         for t in range(BL):  # bucket: value v's cycles go to tab[., v + 1]
             tab[t >> 6, np.int64(R[off + t, 0]) + 1] |= np.uint64(1) << np.uint64(t & 63)
         for wd in range(W):
@@ -112,62 +173,61 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k):  # pragma:
             out = words_k[wd]
             for i in range(n):
                 out[i] = tw[q[i]]
-    else:
-        _direct_words(q, R, 0 if mode == 1 else -1, off, BL, words_k)
+        return
+    col = -1 if mode == MODE_ELEMENT else 0
+    for wd in range(W):
+        t0 = wd * 64
+        nbits = min(64, BL - t0)
+        if mode == MODE_MASK and nbits == 64:
+            lt_words(R, off + t0, q, words_k[wd])
+        else:
+            _direct_bits(q, R, col, off, t0, nbits, words_k[wd])
 
 
 @nb.njit(parallel=True, cache=True)
-def streams_both(xa, ex, Rx, mode_x, X, Xs, da, ed, Rd, mode_d, D, Ds, stride, BL,
-                 w):  # pragma: no cover - numba
+def streams_both(xa, ex, Rx, mode_x, X, Xs, da, ed, Rd, mode_d, D, Ds, stride, BL, w,
+                 tasks):  # pragma: no cover - numba
     """Streams of x and delta for a chunk of K outer products, in one parallel region.
 
-    xa [K, n], da [K, m] operands (float); ex, ed [K] int64 exponents; Rx, Rd uint32 [N, banks]
-    random numbers, outer product k using rows k*stride .. k*stride + BL - 1 (stride = BL for
-    'continue', 0 for 'restart'); mode_x, mode_d as in :func:`_vector_streams`. Writes words
-    X uint64 [K, W, n], D [K, W, m] and sign masks Xs int8 [K, n], Ds [K, m].
+    xa [K, n], da [K, m] operands (float); ex, ed [K] int64 exponents; Rx, Rd random numbers
+    (uint32, or uint8/uint16 when w fits) [N, banks], outer product k using rows
+    k*stride .. k*stride + BL - 1 (stride = BL for 'continue', 0 for 'restart'); mode_x, mode_d
+    as in :func:`_vector_streams`. Writes words X uint64 [K, W, n], D [K, W, m] and sign masks
+    Xs int8 [K, n], Ds [K, m]. The K outer products are split into ``tasks`` contiguous ranges
+    (scratch buffers are allocated once per task, not per vector).
     """
-    K = xa.shape[0]
-    for k in nb.prange(K):
-        _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, mode_x, X[k], Xs[k])
-        _vector_streams(da[k], ed[k], Rd, k * stride, BL, w, mode_d, D[k], Ds[k])
+    K, n = xa.shape
+    m = da.shape[1]
+    W = X.shape[1]
+    tw = (1 << w) + 1 if mode_x == MODE_TABLE or mode_d == MODE_TABLE else 1
+    for tk in nb.prange(tasks):
+        q = np.empty(max(n, m), dtype=np.int32)
+        tab = np.empty((W, tw), dtype=np.uint64)
+        for k in range(tk * K // tasks, (tk + 1) * K // tasks):
+            _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, mode_x, X[k], Xs[k], q, tab)
+            _vector_streams(da[k], ed[k], Rd, k * stride, BL, w, mode_d, D[k], Ds[k], q, tab)
 
 
-@nb.njit(parallel=True, cache=True)
-def streams_shared(a, e, R, stride, BL, w, use_table, words, signs):  # pragma: no cover - numba
-    """Streams of K vectors that each share one random sequence (sharing 'vector').
-
-    a [K, n] float operands; e [K] int64 scale exponents; R uint32 [N, 1] the bank's numbers,
-    outer product k using R[k*stride : k*stride + BL, 0] (stride = BL for 'continue', 0 for
-    'restart'); writes words uint64 [K, W, n] and sign masks int8 [K, n].
-    """
-    K = a.shape[0]
-    mode = 0 if use_table else 1
-    for k in nb.prange(K):
-        _vector_streams(a[k], e[k], R, k * stride, BL, w, mode, words[k], signs[k])
-
-
-@nb.njit(parallel=True, cache=True)
-def streams_element(a, e, R, stride, BL, w, words, signs):  # pragma: no cover - numba
-    """Streams when every element has its own bank (sharing 'element').
-
-    R uint32 [N, n]: element i compares with R[k*stride + t, i]. Other arguments as in
-    :func:`streams_shared`.
-    """
-    K = a.shape[0]
-    for k in nb.prange(K):
-        _vector_streams(a[k], e[k], R, k * stride, BL, w, 2, words[k], signs[k])
+def number_dtype(width: int, mode_x: int, mode_d: int) -> type:
+    """Storage dtype of the random numbers: uint8 when w <= 8 and both sides use MODE_MASK
+    (a 64-number vector is then two AVX2 registers), else uint32."""
+    return np.uint8 if width <= 8 and mode_x == mode_d == MODE_MASK else np.uint32
 
 
 def stream_mode(method: str, per_element: bool, n: int, width: int, bl: int) -> int:
-    """Mode of :func:`streams_both` for one side: 2 for element sharing, else table (0) or
-    direct (1) by :func:`use_table`."""
+    """Mode of :func:`streams_both` for one side: MODE_ELEMENT for element sharing, else by
+    ``method``: 'auto' and 'mask' -> MODE_MASK, 'table' -> MODE_TABLE, 'direct' -> MODE_DIRECT.
+    """
     if per_element:
-        return 2
-    return 0 if use_table(method, n, width, bl) else 1
+        return MODE_ELEMENT
+    if method in ("auto", "mask"):
+        return MODE_MASK
+    return MODE_TABLE if use_table(method, n, width, bl) else MODE_DIRECT
 
 
 def use_table(method: str, n: int, width: int, bl: int) -> bool:
-    """Whether the shared-sequence streams use the lookup table ('table', 'direct' or 'auto')."""
+    """Whether the table beats per-cycle direct compares ('table', 'direct' or 'auto'; the
+    'auto' stream construction now uses MODE_MASK, which beats both)."""
     if method == "table":
         return True
     if method == "direct":

@@ -140,10 +140,11 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         banks.append(RngBanks(rng.kind, side, size if per_element else 1, w, seed,
                               rng.lfsr_bits, taps, rng.steps_per_number, segment=bl))
     restart = rng.sequence == "restart"
-    fixed = [b.first(bl) for b in banks] if restart else None
     stride = 0 if restart else bl
     mode_x = comparator.stream_mode(stream_method, per_element, n, w, bl)
     mode_d = comparator.stream_mode(stream_method, per_element, m, w, bl)
+    ndtype = comparator.number_dtype(w, mode_x, mode_d)
+    fixed = [b.first(bl).astype(ndtype) for b in banks] if restart else None
 
     # Counter and accumulator ranges.
     counter_max = (1 << int(c.counter_bits)) - 1
@@ -162,12 +163,15 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     asat = np.zeros(m, dtype=np.int64)
     t_streams = t_acc = 0.0
     kblock, groups = and_counter.kernel_layout(n, m, words)
+    threads = numba.get_num_threads()
+    # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
+    stasks = 1 if threads == 1 else max(1, min(4 * threads, K))
     cap = min(chunk, K)  # chunk buffers, reused
     X_buf = np.empty((cap, words, n), dtype=np.uint64)
     D_buf = np.empty((cap, words, m), dtype=np.uint64)
     Xs_buf = np.empty((cap, n), dtype=np.int8)
     Ds_buf = np.empty((cap, m), dtype=np.int8)
-    R_buf = None if restart else [np.empty((cap * bl, b.nbanks), dtype=np.uint32) for b in banks]
+    R_buf = None if restart else [np.empty((cap * bl, b.nbanks), dtype=ndtype) for b in banks]
     for k0 in range(0, K, chunk):
         k1 = min(K, k0 + chunk)
         kc = k1 - k0
@@ -184,8 +188,13 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             Rx, Rd = fixed
         else:
             Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf, strict=True))
-        comparator.streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d, D,
-                                Ds, stride, bl, w)
+        # Dynamic schedule, one task at a time: the streams are split into a few coarse tasks
+        # per thread, so a thread that the OS deschedules on a shared machine does not hold up
+        # the other. (Not for the accumulation: its row groups each stream the whole chunk,
+        # and more of them measured slower.)
+        with numba.parallel_chunksize(1):
+            comparator.streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d,
+                                    D, Ds, stride, bl, w, min(stasks, kc))
         t1 = clock()
         t_streams += t1 - t0
         act = active[k0:k1]

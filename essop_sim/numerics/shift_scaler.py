@@ -18,33 +18,34 @@ from . import check_finite
 
 
 @nb.njit(cache=True, inline="always")
-def _one_row(row):  # pragma: no cover - numba
-    """(max |row[i]| as float64, number of non-finite entries), in the row's own dtype."""
-    mx = abs(row[0])
-    bad = 0
+def _one_row_bits(row, absmask):  # pragma: no cover - numba
+    """max over i of (row[i] & absmask): the bit pattern of max |v| for IEEE floats viewed as
+    integers (non-negative floats order like their bit patterns; NaN and Inf patterns exceed
+    every finite one). An integer max reduction vectorises, unlike a float max."""
+    mx = row[0] & absmask
     for i in range(row.shape[0]):
-        v = abs(row[i])
-        bad += (v - v) != 0  # inf - inf and nan - nan are nan; finite - itself is 0
-        mx = v if v > mx else mx
-    return np.float64(mx), bad
+        b = row[i] & absmask
+        mx = b if b > mx else mx
+    return mx
 
 
 @nb.njit(parallel=True, cache=True)
-def _row_max_abs(a, out_max, out_bad):  # pragma: no cover - numba
-    """Per row k: out_max[k] = max_i |a[k, i]| (float64), out_bad[k] = any non-finite a[k, i].
+def _row_max_bits(bits, absmask, out):  # pragma: no cover - numba
+    """Per row k: out[k] = bit pattern of max_i |a[k, i]|, for ``bits`` = a.view(int) [K, n].
 
     Runs on the calling thread alone below 2^20 elements (a parallel region costs more)."""
-    K, n = a.shape
+    K, n = bits.shape
     if K * n < 1 << 20:
         for k in range(K):
-            mx, bad = _one_row(a[k])
-            out_max[k] = mx  # (meaningless when bad: the caller raises)
-            out_bad[k] = bad > 0
+            out[k] = _one_row_bits(bits[k], absmask)
     else:
         for k in nb.prange(K):
-            mx, bad = _one_row(a[k])
-            out_max[k] = mx
-            out_bad[k] = bad > 0
+            out[k] = _one_row_bits(bits[k], absmask)
+
+
+#: (integer view dtype, |v| mask, smallest non-finite |v| pattern) per float dtype.
+_BITS = {np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF), 0x7F800000),
+         np.dtype(np.float64): (np.int64, np.int64(0x7FFFFFFFFFFFFFFF), 0x7FF0000000000000)}
 
 
 @nb.njit(cache=True)
@@ -66,16 +67,20 @@ def kernel_array(a: np.ndarray) -> np.ndarray:
 def row_max_abs(a: np.ndarray, name: str, chunk: int) -> np.ndarray:
     """max_i |a[k, i]| per row as float64 [K], read in chunks of ``chunk`` rows.
 
-    Raises OperandError (via ``check_finite``) naming the first NaN/Inf element.
+    float32 and float64 chunks are read once, in place, as integer bit patterns (max |v| is the
+    max of the patterns with the sign bit cleared; a pattern at or above the infinity pattern
+    flags NaN/Inf). Raises OperandError (via ``check_finite``) naming the first NaN/Inf element.
     """
     K = a.shape[0]
     out = np.empty(K, dtype=np.float64)
-    bad = np.empty(K, dtype=np.bool_)
     for k0 in range(0, K, chunk):
         block = kernel_array(a[k0:k0 + chunk])
-        _row_max_abs(block, out[k0:k0 + chunk], bad[k0:k0 + chunk])
-        if bad[k0:k0 + chunk].any():
+        itype, absmask, inf_bits = _BITS[block.dtype]
+        mb = np.empty(block.shape[0], dtype=itype)
+        _row_max_bits(block.view(itype), absmask, mb)
+        if (mb >= inf_bits).any():
             check_finite(name, np.asarray(block, dtype=np.float64), k0)
+        out[k0:k0 + chunk] = mb.view(block.dtype)
     return out
 
 
