@@ -161,3 +161,20 @@ def normalize_cifar10(images: np.ndarray) -> np.ndarray:
     mean = np.asarray(CIFAR10_MEAN, np.float32)[None, :, None, None]
     std = np.asarray(CIFAR10_STD, np.float32)[None, :, None, None]
     return (images.astype(np.float32) / 255.0 - mean) / std
+
+
+def cifar_augment(xb, gen):
+    """CIFAR-style augmentation of a float batch [B, 3, 32, 32]: 4-pixel zero pad + random
+    32x32 crop, random horizontal flip; randomness from ``gen`` (the run's data generator)."""
+    import torch
+
+    b = xb.shape[0]
+    padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (b,), generator=gen)
+    dy = torch.randint(0, 9, (b,), generator=gen)
+    flip = torch.rand(b, generator=gen) < 0.5
+    out = torch.empty_like(xb)
+    for i in range(b):
+        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        out[i] = img.flip(-1) if flip[i] else img
+    return out

@@ -112,22 +112,6 @@ def canonical_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def _augment(xb, gen):
-    """CIFAR-style augmentation on a float batch [B, 3, 32, 32]: 4-pixel pad + random crop,
-    random horizontal flip (seeded by ``gen``)."""
-    import torch
-    b = xb.shape[0]
-    padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (b,), generator=gen)
-    dy = torch.randint(0, 9, (b,), generator=gen)
-    flip = torch.rand(b, generator=gen) < 0.5
-    out = torch.empty_like(xb)
-    for i in range(b):
-        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
-        out[i] = img.flip(-1) if flip[i] else img
-    return out
-
-
 def run(args: argparse.Namespace, argv: list[str]) -> Path:
     import torch
 
@@ -211,7 +195,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> Path:
                 idx = order[b * args.batch_size:(b + 1) * args.batch_size]
                 xb, yb = x_train[idx], y_train[idx]
                 if args.model == "resnet32":
-                    xb = _augment(xb, gen)
+                    xb = ds.cifar_augment(xb, gen)
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(xb), yb)
                 loss.backward()

@@ -128,23 +128,6 @@ def machine_info() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads()}
 
 
-def cifar_augment(xb, gen):
-    """CIFAR-style augmentation of a float batch [B, 3, 32, 32]: 4-pixel zero pad + random
-    32x32 crop, random horizontal flip; randomness from ``gen`` (the run's data generator)."""
-    import torch
-
-    b = xb.shape[0]
-    padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (b,), generator=gen)
-    dy = torch.randint(0, 9, (b,), generator=gen)
-    flip = torch.rand(b, generator=gen) < 0.5
-    out = torch.empty_like(xb)
-    for i in range(b):
-        img = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
-        out[i] = img.flip(-1) if flip[i] else img
-    return out
-
-
 def load_data(args: argparse.Namespace):
     """(train, test, dataset name, augment) as torch tensors."""
     import torch
@@ -159,7 +142,7 @@ def load_data(args: argparse.Namespace):
         data = ds.load_cifar10(args.cifar_dir, lim, None if lim is None else max(1, lim // 5))
         xtr = torch.from_numpy(ds.normalize_cifar10(data.x_train))
         xte = torch.from_numpy(ds.normalize_cifar10(data.x_test))
-        name, augment = "CIFAR-10", cifar_augment
+        name, augment = "CIFAR-10", ds.cifar_augment
     else:
         if args.cifar_dir or args.cifar_limit is not None:
             raise SystemExit("--cifar-dir/--cifar-limit apply to --model resnet32 only")

@@ -97,7 +97,6 @@ def test_cifar10_reader_errors(tmp_path):
 
 
 def test_digits_loader():
-    pytest.importorskip("sklearn")
     from essop_sim.datasets import load_digits
     s = load_digits(seed=0)
     assert s.x_train.shape == (1437, 1, 8, 8) and s.x_test.shape == (360, 1, 8, 8)
@@ -382,7 +381,6 @@ def test_digits_models_shapes(torch):
 
 @pytest.mark.torch
 def test_dump_traces_cnn_is_deterministic(torch, tmp_path):
-    pytest.importorskip("sklearn")
     main = _dump_module().main
     before = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     args = ["--model", "cnn", "--epochs", "1", "--steps", "0,-1"]
@@ -403,7 +401,6 @@ def test_dump_traces_cnn_is_deterministic(torch, tmp_path):
 
 @pytest.mark.torch
 def test_dump_traces_mlp_subsampled_float64(torch, tmp_path):
-    pytest.importorskip("sklearn")
     out = _dump_module().main(["--model", "mlp", "--epochs", "1", "--steps", "0:10:5",
                                "--max-k", "16", "--dtype", "float64", "--layers", "fc1,fc3",
                                "--out", str(tmp_path / "m")])
