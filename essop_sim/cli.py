@@ -45,24 +45,23 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .report.io import write_table
     from .report.text import COMPARE_COLUMNS, RUN_COLUMNS, format_table, totals_line
-    from .simulate import compare_with_fp16, fp16_counterpart, simulate
+    from .simulate import compare_with_fp16, fp16_counterpart, resolve_trace, simulate
 
     config = load_config(args.config, args.set)
+    if args.compare_fp16 and config.datapath != "essop":
+        raise ConfigError("--compare-fp16", "datapath", config.datapath,
+                          "'essop' (the FP16 baseline is what it is compared with)")
+    trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
             print(f"  [{done}/{total}] {row['layer']} step {row['step']}: "
                   f"{row['cycles']:,} cycles", file=sys.stderr)
 
-    report = simulate(config, args.trace, layers=args.layers, steps=args.steps,
-                      numerics=not args.no_numerics, progress=progress)
+    report = simulate(config, trace, numerics=not args.no_numerics, progress=progress)
     rows, columns = report.rows, RUN_COLUMNS
     if args.compare_fp16:
-        if config.datapath != "essop":
-            raise ConfigError("--compare-fp16", "datapath", config.datapath,
-                              "'essop' (the FP16 baseline is what it is compared with)")
-        baseline = simulate(fp16_counterpart(config), args.trace, layers=args.layers,
-                            steps=args.steps, numerics=not args.no_numerics)
+        baseline = simulate(fp16_counterpart(config), trace, numerics=not args.no_numerics)
         rows, columns = compare_with_fp16(report, baseline), COMPARE_COLUMNS
         report.meta["fp16_config"] = baseline.meta["config"]
     out = Path(args.output)
@@ -87,10 +86,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from .report.plots import plot_results
 
-    source = Path(args.results)
-    out = Path(args.output) if args.output else (source if source.is_dir() else
-                                                  source.parent) / "figures"
-    written = plot_results(source, out, formats=tuple(args.format), only=args.only,
+    written = plot_results(args.results, args.output, formats=tuple(args.format), only=args.only,
                            point_id=args.point)
     for path in written:
         print(path)

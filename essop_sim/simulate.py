@@ -49,27 +49,28 @@ def record_seed(seed: int, layer: str, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def _resolve_trace(trace: Any, layers: Iterable[str] | None, steps: Iterable[int] | None):
+def resolve_trace(trace: Any, layers: Iterable[str] | None = None,
+                  steps: Iterable[int] | None = None):
+    """A loaded, verified Trace from a path, a Trace, or None (the shipped default trace),
+    restricted to ``layers`` (names or fnmatch patterns) and ``steps``; a selection that matches
+    nothing is a TraceError naming what the trace holds."""
     from .trace import default_trace_path, load_trace
 
     if trace is None:
         trace = default_trace_path()
     if isinstance(trace, (str, Path)):
-        trace = load_trace(trace)
-    records = list(trace.records)
-    if layers is not None:
-        wanted = set(layers)
-        records = [r for r in records if r.layer in wanted]
-    if steps is not None:
-        wanted_steps = set(steps)
-        records = [r for r in records if r.step in wanted_steps]
-    return trace, records
+        return load_trace(trace, layers=layers, steps=steps)
+    return trace.select(layers, steps)
 
 
 def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = True,
-                    cost_table: Any = None) -> dict[str, Any]:
-    """Simulate one trace record (one layer's update at one step) and return its report row."""
-    from .cost import estimate_area, estimate_energy, table_for
+                    cost_table: Any = None, area: Any = None) -> dict[str, Any]:
+    """Simulate one trace record (one layer's update at one step) and return its report row.
+
+    ``cost_table`` and ``area`` (the AreaBreakdown of ``config``) may be passed in when many
+    records share them; otherwise they are derived from ``config``.
+    """
+    from .cost import MEMORY_COMPONENTS, estimate_area, estimate_energy, table_for
     from .hw import time_update
 
     timing = time_update(config, record.m, record.n, record.K)
@@ -115,9 +116,10 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
 
     table = cost_table if cost_table is not None else table_for(config)
     energy = estimate_energy(config, activity, table)
-    area = estimate_area(config, table)
+    area = area if area is not None else estimate_area(config, table)
     row["energy_pj"] = energy.total_pj
     row["area_um2"] = area.total_um2
+    row["area_compute_um2"] = area.total(exclude=MEMORY_COMPONENTS)
     row["energy_per_element_pj"] = energy.total_pj / (record.m * record.n * record.K)
     return row
 
@@ -130,7 +132,8 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
     Args:
         config: hardware configuration.
         trace: a trace directory path, a loaded Trace, or None for the shipped default trace.
-        layers, steps: optional record selection.
+        layers, steps: optional record selection (layer names or fnmatch patterns, steps);
+            a selection that matches nothing is a TraceError.
         numerics: False skips the bit-level numerics (error columns become NaN and the
             data-dependent 'counter_increments' activity is not counted); timing is unaffected.
         progress: called as progress(done, total, row) after each record.
@@ -138,14 +141,17 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
     Returns:
         Report with one row per selected record, in trace order.
     """
-    from .cost import table_for
+    from .cost import estimate_area, table_for
 
     started = time.perf_counter()
-    trace, records = _resolve_trace(trace, layers, steps)
+    trace = resolve_trace(trace, layers, steps)
+    records = trace.records
     table = table_for(config)
+    area = estimate_area(config, table)
     rows = []
     for index, record in enumerate(records):
-        rows.append(simulate_record(config, record, numerics=numerics, cost_table=table))
+        rows.append(simulate_record(config, record, numerics=numerics, cost_table=table,
+                                    area=area))
         if progress is not None:
             progress(index + 1, len(records), rows[-1])
     manifest = trace.manifest
@@ -177,21 +183,24 @@ def compare_with_fp16(essop: Report, fp16: Report) -> list[dict[str, Any]]:
     :func:`essop_sim.cost.efficiency_improvement`): ``energy_saving`` (reading A: 1 - E_essop /
     E_fp16; the paper's 82.2%), ``energy_efficiency_gain`` (reading B: E_fp16 / E_essop - 1),
     the same two for area (the paper's 93.7%), and for the area-time product (area efficiency as
-    throughput per um^2).
+    throughput per um^2). Energies include SRAM traffic on both sides; areas are compute only
+    (``area_compute_um2``), because the FP16 baseline models no operand-buffer area.
     """
     from .cost import efficiency_improvement
+    from .errors import TraceError
 
     rows = []
+    keys = [(r["layer"], r["step"]) for r in essop.rows]
+    if keys != [(r["layer"], r["step"]) for r in fp16.rows]:
+        raise TraceError(essop.meta.get("trace"), "the ESSOP and FP16 reports hold different "
+                         "records; compare runs of the same trace and selection")
     for e, f in zip(essop.rows, fp16.rows, strict=True):
-        if (e["layer"], e["step"]) != (f["layer"], f["step"]):
-            raise ValueError(f"record mismatch: {e['layer']}@{e['step']} vs "
-                             f"{f['layer']}@{f['step']}")
-        gains = efficiency_improvement(e["energy_pj"], f["energy_pj"], e["area_um2"],
-                                       f["area_um2"], essop_cycles=e["cycles"],
+        gains = efficiency_improvement(e["energy_pj"], f["energy_pj"], e["area_compute_um2"],
+                                       f["area_compute_um2"], essop_cycles=e["cycles"],
                                        fp16_cycles=f["cycles"])
         row = dict(e)
         row.update(fp16_cycles=f["cycles"], fp16_energy_pj=f["energy_pj"],
-                   fp16_area_um2=f["area_um2"], fp16_rel_error=f["rel_error"])
+                   fp16_area_compute_um2=f["area_compute_um2"], fp16_rel_error=f["rel_error"])
         for key in ("energy_saving", "energy_efficiency_gain", "area_saving",
                     "area_efficiency_gain", "area_time_saving", "area_time_efficiency_gain"):
             row[key] = gains[key]
