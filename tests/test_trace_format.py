@@ -482,3 +482,24 @@ def test_default_trace_path_is_repo_traces_dir():
     assert default_trace_path() == (Path(essop_sim.__file__).resolve().parents[1] / "traces"
                                     / "digits_cnn")
     assert os.path.isfile(default_trace_path() / "manifest.json")
+
+
+def test_failed_overwrite_puts_the_previous_trace_back(tmp_path, monkeypatch):
+    path = tmp_path / "t"
+    x, d = np.ones((2, 3), np.float32), np.ones((2, 4), np.float32)
+    with TraceWriter(path, model="old", dataset="d") as w:
+        w.add("fc", "linear", 0, x, d)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".t.partial"):  # the final move into place fails
+            raise OSError("disk trouble")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="disk trouble"), \
+            TraceWriter(path, model="new", dataset="d", overwrite=True) as w:
+        w.add("fc", "linear", 0, 2 * x, d)
+    monkeypatch.undo()
+    assert load_trace(path).manifest["model"] == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import TraceError
 from ..fsutil import fsync_dir
+from ..report.io import atomic_write
 from . import format as fmt
 
 #: Rows per chunk when ``add`` streams a large (e.g. memory-mapped) array to disk.
@@ -216,6 +217,7 @@ class TraceWriter:
         """Write manifest.json (last), fsync, and rename the temp directory into place."""
         if self._state != "open":
             raise TraceError(self.path, f"writer is already {self._state}")
+        old = None
         try:
             if not self.records:
                 raise TraceError(self.path, "no records were written; refusing to create an "
@@ -223,25 +225,21 @@ class TraceWriter:
             manifest = self.manifest()
             fmt.validate_manifest(manifest, self.path / fmt.MANIFEST_NAME)
             text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
-            part = self.tmp / (fmt.MANIFEST_NAME + ".part")
-            with open(part, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, self.tmp / fmt.MANIFEST_NAME)
-            fsync_dir(self.tmp)
+            atomic_write(self.tmp / fmt.MANIFEST_NAME, lambda f: f.write(text))
             self._check_target()
-            old = None
             if self.path.exists():  # overwrite (checked above): swap the old one out first
                 old = self.path.parent / f".{self.path.name}.old-{secrets.token_hex(4)}"
                 os.rename(self.path, old)
             os.rename(self.tmp, self.path)
             fsync_dir(self.path.parent)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
+            if old is not None and not self.path.exists():
+                os.rename(old, self.path)  # put the previous trace back; nothing is lost
+                old = None
             self.abort()
             raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         self._state = "closed"
         return self.path
 
