@@ -237,7 +237,9 @@ class EssopGradients:
         stats.updates += 1
         stats.outer_products += int(x.shape[0])
         if self.config == EXACT:
-            return delta.astype(np.float64).T @ x.astype(np.float64)
+            from .numerics.metrics import exact_update
+
+            return exact_update(x, delta)
         from .numerics import outer_product
 
         return np.asarray(outer_product(x, delta, self.config, seed=seed).dw, dtype=np.float64)

@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hw.fp16_pipeline import FP16_STAGE_BITS
+from ..hw.scheduler import fp16_accumulator_bits
 from .table import CostTable, table_for
 
 #: Register bits per pipeline stage of one FP16 multiplier (two 16-bit operands, or the
-#: partial product / exponent in flight); an assumption used for area.
-FP16_STAGE_REGISTER_BITS = 32
+#: partial product / exponent in flight): the event model's assumption, used here for area.
+FP16_STAGE_REGISTER_BITS = FP16_STAGE_BITS
 
 Width = Callable[[Any], int]
 
@@ -216,7 +218,7 @@ def essop_instances(config: Any) -> dict[str, tuple[str, int]]:
 def fp16_instances(config: Any) -> dict[str, tuple[str, int]]:
     """FP16 blocks -> (table component, number of instances or bit-slices)."""
     f = config.fp16
-    acc_bits = 16 if f.accumulator == "fp16" else 32
+    acc_bits = fp16_accumulator_bits(config)
     adder = "fp16_adder" if f.accumulator == "fp16" else "fp32_adder"
     return {
         "fp16_multiplier": ("fp16_multiplier", f.multipliers),

@@ -108,10 +108,9 @@ class TraceRecord:
     def exact_update(self, chunk_k: int = 16384) -> np.ndarray:
         """delta.T @ x in float64 [m, n], accumulated chunk-wise (the exact weight gradient,
         or its subsample when ``subsample['method'] != 'none'``)."""
-        out = np.zeros((self.m, self.n), np.float64)
-        for xc, dc in self.iter_chunks(chunk_k):
-            out += np.asarray(dc, np.float64).T @ np.asarray(xc, np.float64)
-        return out
+        from ..numerics.metrics import exact_update
+
+        return exact_update(self.x, self.delta, chunk_k)
 
     @property
     def nbytes(self) -> int:
