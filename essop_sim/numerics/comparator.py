@@ -63,17 +63,6 @@ def quantize_row(a_row, e, w, q_out, sign_out):  # pragma: no cover - numba
             q_out[i] = min(fl + np.int32(y - fl >= 0.5), qmax)
 
 
-@nb.njit(cache=True)
-def quantize(a, e, w):  # pragma: no cover - numba
-    """Quantised magnitudes q int32 [K, n] and sign masks int8 [K, n] of a [K, n], exps e [K]."""
-    K, n = a.shape
-    q = np.empty((K, n), dtype=np.int32)
-    s = np.empty((K, n), dtype=np.int8)
-    for k in range(K):
-        quantize_row(a[k], e[k], w, q[k], s[k])
-    return q, s
-
-
 @intrinsic
 def lt_words(typingctx, R, start, q, out):
     """out[i] = packed word of (R.flat[start + t] < q[i]) for t = 0..63, bit t LSB first.
@@ -214,10 +203,16 @@ def number_dtype(width: int, mode_x: int, mode_d: int) -> type:
     return np.uint8 if width <= 8 and mode_x == mode_d == MODE_MASK else np.uint32
 
 
+#: Ways to build a bitstream (all give identical bits; they differ only in speed).
+STREAM_METHODS = ("auto", "mask", "table", "direct")
+
+
 def stream_mode(method: str, per_element: bool, n: int, width: int, bl: int) -> int:
     """Mode of :func:`streams_both` for one side: MODE_ELEMENT for element sharing, else by
     ``method``: 'auto' and 'mask' -> MODE_MASK, 'table' -> MODE_TABLE, 'direct' -> MODE_DIRECT.
     """
+    if method not in STREAM_METHODS:
+        raise ValueError(f"stream method {method!r}: expected one of {STREAM_METHODS}")
     if per_element:
         return MODE_ELEMENT
     if method in ("auto", "mask"):
