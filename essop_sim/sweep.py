@@ -539,12 +539,27 @@ def _run_serial(pending, simulate, finished) -> None:
         finished(point, result)
 
 
+def limit_numba_threads(threads: int) -> None:
+    """Cap this process's numba threads (a worker of ``jobs`` on a shared machine gets
+    cpu_count // jobs, so parallel sweeps do not oversubscribe the cores)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _threads_per_worker(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
 def _run_pool(pending, simulate, finished, jobs: int) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")  # fork-safety (numba, threads) and portability
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=ctx)
+    workers = min(jobs, len(pending))
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                   initializer=limit_numba_threads,
+                                   initargs=(_threads_per_worker(workers),))
     futures = {}
     try:
         futures = {executor.submit(_run_point_safe, _task(p, simulate)): p for p in pending}
@@ -579,7 +594,9 @@ def _dask_client(dask: str, jobs: int):
     if dask == "local":
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)
-        return Client(cluster), cluster, as_completed
+        client = Client(cluster)
+        client.run(limit_numba_threads, _threads_per_worker(jobs))  # our cores: share them
+        return client, cluster, as_completed
     return Client(dask), None, as_completed
 
 
