@@ -365,8 +365,10 @@ def expand_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
 
 # ----------------------------------------------------------------------------- running
 
-#: Package files that only present results; editing them does not invalidate finished points.
-PRESENTATION_FILES = frozenset({"cli.py", "sweep.py", "report/plots.py", "report/text.py"})
+#: Package files that cannot change a sweep row (presentation, capture and training code);
+#: editing them does not invalidate finished points.
+PRESENTATION_FILES = frozenset({"cli.py", "sweep.py", "report/plots.py", "report/text.py",
+                                "training.py", "models.py", "datasets.py", "trace/capture.py"})
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,7 +18,8 @@ from .result import OuterProductResult
 def as_operands(x: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Check and shape operands: x [K, n] (or [n]) and delta [K, m] (or [m]) -> 2-D float arrays.
 
-    Raises OperandError on a shape mismatch, an empty dimension or NaN/Inf.
+    Raises OperandError on a shape mismatch, an empty dimension or a non-numeric dtype. NaN/Inf
+    are found later, by each datapath's single pass over the data (see ``check_finite``).
     """
     x = np.asarray(x)
     delta = np.asarray(delta)

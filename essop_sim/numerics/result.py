@@ -23,8 +23,10 @@ class OuterProductResult:
             2^-e_x[k]); empty for FP16.
         delta_shifts: the same for delta, int64 [K].
         learning_rate: eta_eff actually applied (a power of two in 'shift' mode).
-        activity: data-dependent activity counted by the numerics, e.g. 'counter_increments'
-            (total AND ones, i.e. coincidences), 'saturations' (accumulator clamps), 'k'.
+        activity: data-dependent activity counted by the numerics. ESSOP:
+            'counter_increments' (total AND ones, i.e. coincidences), 'counter_overflows',
+            'accumulator_saturations', 'k'. FP16: 'fp16_multiplies', 'fp16_adds' or
+            'fp32_adds', 'overflows', 'operand_flushes', 'k' (see docs/numerics-*.md).
     """
 
     datapath: str
