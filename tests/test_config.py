@@ -80,6 +80,9 @@ def _write(tmp_path, text: str) -> Path:
         ("essop:\n  rng:\n    taps_x: [16, a]\n", "essop.rng.taps_x", "list of integers"),
         ("essop:\n  comparator_bits: 20\n", "essop.comparator_bits", "lfsr_bits=16"),
         ("- 1\n- 2\n", "<top level>", "a mapping"),
+        ("essop:\n  comparator_bits: 5\n", "essop.comparator_bits", "repeat after 13107"),
+        ("essop:\n  rng:\n    steps_per_number: 3\n", "essop.rng.steps_per_number",
+         "coprime with 2^16-1 = 65535"),
     ],
 )
 def test_invalid_yaml_names_file_key_and_expectation(tmp_path, text, key, expected):

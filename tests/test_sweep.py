@@ -147,9 +147,9 @@ def test_a_rejected_value_names_point_index_assignments_and_key(tmp_path, traces
 
 
 def test_a_cross_field_rule_is_checked_per_point(tmp_path, traces):
-    spec = small_spec(tmp_path, traces, grid={"essop.comparator_bits": [8, 12],
+    spec = small_spec(tmp_path, traces, grid={"essop.comparator_bits": [8, 14],
                                               "essop.rng.lfsr_bits": [16, 10]}, zip=[])
-    with pytest.raises(ConfigError, match=r"point 3 \[essop.comparator_bits=12, "
+    with pytest.raises(ConfigError, match=r"point 3 \[essop.comparator_bits=14, "
                        r"essop.rng.lfsr_bits=10\].*key 'essop.comparator_bits'"):
         expand_sweep(spec)
 

@@ -145,7 +145,7 @@ def test_fast_forward_is_exact_on_longer_runs(overrides, shape):
 def test_essop_activity_vector_sharing_with_edge_tiles():
     config = cfg(**{"essop.array.rows": 4, "essop.array.cols": 4, "essop.bitstream_length": 8,
                     "essop.bits_per_cycle": 3, "essop.pipeline_stages": 2,
-                    "essop.comparator_bits": 6, "essop.accumulator_bits": 20,
+                    "essop.comparator_bits": 7, "essop.accumulator_bits": 20,
                     "memory.operand_bits": 12})
     m, n, K = 5, 7, 3                 # tiles: rows 4,1 x cols 4,3 -> 4 tiles
     r = time_update(config, m, n, K)
@@ -153,7 +153,7 @@ def test_essop_activity_vector_sharing_with_edge_tiles():
     a = r.activity
     assert r.tiles == 4
     assert a["random_numbers"] == 4 * 2 * K * 8          # 2 banks per tile per stream bit
-    assert a["lfsr_steps"] == a["random_numbers"] * 6    # steps_per_number null -> w = 6
+    assert a["lfsr_steps"] == a["random_numbers"] * 7    # steps_per_number null -> w = 7
     # comparators: sum over tiles of (rows + cols) = m * col_tiles + n * row_tiles
     assert a["comparisons"] == K * 8 * (5 * 2 + 7 * 2)
     assert a["and_ops"] == m * n * K * 8
@@ -166,10 +166,10 @@ def test_essop_activity_vector_sharing_with_edge_tiles():
 
 def test_essop_activity_element_sharing():
     config = cfg(**{"essop.array.rows": 4, "essop.array.cols": 4, "essop.bitstream_length": 8,
-                    "essop.rng.sharing": "element", "essop.rng.steps_per_number": 3})
+                    "essop.rng.sharing": "element", "essop.rng.steps_per_number": 7})
     r = time_update(config, 5, 7, 3)
     assert r.activity["random_numbers"] == 3 * 8 * (5 * 2 + 7 * 2)   # one bank per element
-    assert r.activity["lfsr_steps"] == 3 * r.activity["random_numbers"]
+    assert r.activity["lfsr_steps"] == 7 * r.activity["random_numbers"]
 
 
 @pytest.mark.parametrize("acc,bits", [("fp16", 16), ("fp32", 32)])

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,19 @@ def check_consistency(config: HardwareConfig, source: str) -> None:
         raise ConfigError(source, "essop.comparator_bits", config.essop.comparator_bits,
                           f"at most essop.rng.lfsr_bits={rng.lfsr_bits} (the comparator reads "
                           "its random number from the LFSR register)")
+    if rng.kind == "lfsr":
+        period = (1 << rng.lfsr_bits) - 1
+        steps = rng.steps_per_number or config.essop.comparator_bits
+        if math.gcd(steps, period) != 1:
+            good = next(s for s in range(steps, steps + 64) if math.gcd(s, period) == 1)
+            key = ("essop.rng.steps_per_number" if rng.steps_per_number
+                   else "essop.comparator_bits")
+            raise ConfigError(source, key, steps,
+                              f"LFSR shifts per random number (steps_per_number, which null "
+                              f"sets to comparator_bits) coprime with 2^{rng.lfsr_bits}-1 "
+                              f"= {period}; with {steps} the numbers repeat after "
+                              f"{period // math.gcd(steps, period)} and are not uniform (set "
+                              f"essop.rng.steps_per_number, e.g. to {good})")
 
 
 def config_to_dict(config: Any) -> dict:
