@@ -94,10 +94,12 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from .config import config_digest, load_config
 
     config = load_config(args.config, args.set)
-    print(f"{args.config}: ok (datapath {config.datapath})")
+    with_overrides = f" with {', '.join(args.set)}" if args.set else ""
+    print(f"{args.config}{with_overrides}: ok (datapath {config.datapath}, "
+          f"config digest {config_digest(config)})")
     return 0
 
 
