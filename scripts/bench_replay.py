@@ -8,7 +8,8 @@ For each of the 34 layers (essop_sim.workloads.resnet32_cifar10) the script
   operands with realistic statistics: x ReLU-like (standard normal clipped at 0, about 50%
   zeros), delta small and signed (normal, sigma 1e-3). Operands are fed per layer in chunks
   of --chunk k-steps (the K axis) so memory stays bounded; each chunk is one outer_product call
-  and the chunk estimates are summed. To keep synthesis cheap, one pool of chunk + 4096
+  (the same bit-level work as one call over all K; only the accumulator's common exponent E is
+  per chunk instead of per layer). To keep synthesis cheap, one pool of chunk + 4096
   rows is drawn per distinct layer shape (n, m) and every chunk is a window of it at a random
   row offset (same statistics, different data per chunk).
 
