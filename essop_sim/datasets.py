@@ -13,6 +13,7 @@ Needs numpy (and scikit-learn for digits); not torch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -161,6 +162,22 @@ def normalize_cifar10(images: np.ndarray) -> np.ndarray:
     mean = np.asarray(CIFAR10_MEAN, np.float32)[None, :, None, None]
     std = np.asarray(CIFAR10_STD, np.float32)[None, :, None, None]
     return (images.astype(np.float32) / 255.0 - mean) / std
+
+
+def load_for_model(model: str, *, seed: int = 0, cifar_dir: str | os.PathLike | None = None,
+                   cifar_limit: int | None = None) -> Split:
+    """The data a reference model trains on, as float32 images ready for the network.
+
+    ``resnet32``: CIFAR-10 from the local ``cifar_dir``, normalised per channel
+    (:func:`normalize_cifar10`), at most ``cifar_limit`` training images and a fifth as many test
+    images. Any other model: scikit-learn digits split with ``seed`` (:func:`load_digits`).
+    """
+    if model != "resnet32":
+        return load_digits(seed=seed)
+    lim = cifar_limit
+    data = load_cifar10(cifar_dir, lim, None if lim is None else max(1, lim // 5))
+    return dataclasses.replace(data, x_train=normalize_cifar10(data.x_train),
+                               x_test=normalize_cifar10(data.x_test))
 
 
 def cifar_augment(xb, gen):

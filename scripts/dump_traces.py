@@ -130,19 +130,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> Path:
 
     if args.model != "resnet32" and (args.cifar_dir or args.cifar_limit is not None):
         raise SystemExit("--cifar-dir/--cifar-limit apply to --model resnet32 only")
-    if args.model == "resnet32":
-        if not args.cifar_dir:
-            raise SystemExit("--model resnet32 needs --cifar-dir DIR (local CIFAR-10 python "
-                             "batches; nothing is downloaded)")
-        lim = args.cifar_limit
-        data = ds.load_cifar10(args.cifar_dir, lim, None if lim is None else max(1, lim // 5))
-        dataset = "CIFAR-10"
-        x_train = torch.from_numpy(ds.normalize_cifar10(data.x_train))
-        x_test = torch.from_numpy(ds.normalize_cifar10(data.x_test))
-    else:
-        data = ds.load_digits(seed=args.seed)
-        dataset = "sklearn digits (8x8, 10 classes)"
-        x_train, x_test = torch.from_numpy(data.x_train), torch.from_numpy(data.x_test)
+    if args.model == "resnet32" and not args.cifar_dir:
+        raise SystemExit("--model resnet32 needs --cifar-dir DIR (local CIFAR-10 python "
+                         "batches; nothing is downloaded)")
+    data = ds.load_for_model(args.model, seed=args.seed, cifar_dir=args.cifar_dir,
+                             cifar_limit=args.cifar_limit)
+    dataset = "CIFAR-10" if args.model == "resnet32" else "sklearn digits (8x8, 10 classes)"
+    x_train, x_test = torch.from_numpy(data.x_train), torch.from_numpy(data.x_test)
     y_train, y_test = torch.from_numpy(data.y_train), torch.from_numpy(data.y_test)
 
     n_train = x_train.shape[0]

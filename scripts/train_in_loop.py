@@ -138,19 +138,15 @@ def load_data(args: argparse.Namespace):
         if not args.cifar_dir:
             raise SystemExit("--model resnet32 needs --cifar-dir DIR (local CIFAR-10 python "
                              "batches; nothing is downloaded)")
-        lim = args.cifar_limit
-        data = ds.load_cifar10(args.cifar_dir, lim, None if lim is None else max(1, lim // 5))
-        xtr = torch.from_numpy(ds.normalize_cifar10(data.x_train))
-        xte = torch.from_numpy(ds.normalize_cifar10(data.x_test))
         name, augment = "CIFAR-10", ds.cifar_augment
     else:
         if args.cifar_dir or args.cifar_limit is not None:
             raise SystemExit("--cifar-dir/--cifar-limit apply to --model resnet32 only")
-        data = ds.load_digits(seed=0)
-        xtr, xte = torch.from_numpy(data.x_train), torch.from_numpy(data.x_test)
         name, augment = "sklearn digits (8x8, 10 classes; 1437 train / 360 test)", None
-    train = (xtr, torch.from_numpy(data.y_train))
-    test = (xte, torch.from_numpy(data.y_test))
+    data = ds.load_for_model(args.model, seed=0, cifar_dir=args.cifar_dir,
+                             cifar_limit=args.cifar_limit)
+    train = (torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
+    test = (torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
     return train, test, name, augment
 
 
