@@ -28,7 +28,7 @@ from .operand_buffer import MemoryPorts, OperandBuffer, Skip
 from .rng_bank import RngBanks
 from .scheduler import essop_geometry
 from .shift_scaler import ShiftScaler
-from .sim import Stats
+from .sim import DatapathRun, Stats
 from .writeback import WritebackUnit
 
 #: Busy-cycle keys reported for ESSOP (block -> cycles).
@@ -39,7 +39,7 @@ _ARRAY_BUSY = ("shift_scaler", "rng_bank", "comparators", "and_array", "counters
 _ARRAY_STALLS = ("operand", "rng", "writeback")
 
 
-class EssopDatapath:
+class EssopDatapath(DatapathRun):
     """One ESSOP update of shape [m, n] summed over K, ready to :meth:`run`.
 
     Args:
@@ -73,7 +73,7 @@ class EssopDatapath:
         self.step_cycles = [self.ands.step_cycles(g) for g in self.broadcast]
         self.fast_forward = (FastForward(self.stats, _ARRAY_BUSY, _ARRAY_STALLS)
                              if fast_forward else None)
-        self.last_and_end = 0
+        self.compute_end = 0
         act = self.stats.activity
         for tile, s in zip(self.tiles, self.step_cycles, strict=True):
             self.rng.count(tile, K, act)
@@ -154,15 +154,4 @@ class EssopDatapath:
             if i == self.per_tile - 1:
                 self.drain.finish(u, self.counters.pipeline_stages)
             j += 1
-        self.last_and_end = env.now
-
-    def run(self) -> tuple[int, Stats]:
-        """Simulate; return (total cycles, counters). Total = the last write-back's end."""
-        env = self.env
-        env.process(self.buffer.run())
-        env.process(self.writeback.run())
-        env.process(self.array())
-        env.run()
-        cycles = env.now
-        self.stats.stalls["drain"] = cycles - self.last_and_end
-        return cycles, self.stats
+        self.compute_end = env.now

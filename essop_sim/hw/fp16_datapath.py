@@ -22,7 +22,7 @@ from .fastforward import FastForward
 from .fp16_pipeline import Fp16Multipliers
 from .operand_buffer import MemoryPorts, OperandBuffer, Skip
 from .scheduler import fp16_geometry
-from .sim import Stats
+from .sim import DatapathRun, Stats
 from .writeback import WritebackUnit
 
 #: Busy-cycle keys reported for the FP16 baseline (block -> cycles).
@@ -31,7 +31,7 @@ _ARRAY_BUSY = ("multipliers", "pipeline", "accumulators")
 _ARRAY_STALLS = ("operand",)
 
 
-class Fp16Datapath:
+class Fp16Datapath(DatapathRun):
     """One FP16-baseline update of shape [m, n] summed over K, ready to :meth:`run`."""
 
     def __init__(self, config: HardwareConfig, m: int, n: int, K: int,
@@ -51,7 +51,7 @@ class Fp16Datapath:
                                        self.stats)
         self.fast_forward = (FastForward(self.stats, _ARRAY_BUSY, _ARRAY_STALLS)
                              if fast_forward else None)
-        self.last_issue_end = 0
+        self.compute_end = 0
         self.mult.count(self.stats.activity)
 
     def load_bits(self, j: int) -> int:
@@ -125,16 +125,4 @@ class Fp16Datapath:
             else:
                 pending = j
             j += 1
-        self.last_issue_end = env.now
-
-    def run(self) -> tuple[int, Stats]:
-        """Simulate; return (total cycles, counters). Total = max(last issue slot's end, the
-        write-back's end)."""
-        env = self.env
-        env.process(self.buffer.run())
-        env.process(self.writeback.run())
-        env.process(self.array())
-        env.run()
-        cycles = env.now
-        self.stats.stalls["drain"] = cycles - self.last_issue_end
-        return cycles, self.stats
+        self.compute_end = env.now

@@ -72,3 +72,27 @@ class Stats:
         self.events = 0
         self.runs = 0
         self.activity: dict[str, int] = defaultdict(int)
+
+
+class DatapathRun:
+    """What every datapath model shares: one SimPy environment in which an operand buffer, a
+    write-back unit and the datapath's own compute process (its ``array()`` generator) run.
+
+    Subclasses set ``env``, ``buffer``, ``writeback``, ``stats`` and define ``array()``, which
+    records in ``compute_end`` the cycle its last compute slot ended.
+    """
+
+    compute_end: int = 0
+
+    def run(self) -> tuple[int, Stats]:
+        """Simulate; return (total cycles, counters). Total = when the last process ends (the
+        last write-back, or the last compute slot if later); the cycles after the last compute
+        slot are the 'drain' stall."""
+        env = self.env
+        env.process(self.buffer.run())
+        env.process(self.writeback.run())
+        env.process(self.array())
+        env.run()
+        cycles = env.now
+        self.stats.stalls["drain"] = cycles - self.compute_end
+        return cycles, self.stats
