@@ -17,7 +17,8 @@ RUN_EXAMPLE = """examples:
   essop-sim run                                   # shipped default config and trace
   essop-sim run --config configs/fp16_baseline.yaml -o results/fp16
   essop-sim run --set essop.bitstream_length=128 --set essop.array.rows=64 -o results/bl128
-  essop-sim run --compare-fp16 -o results/vs_fp16   # energy/area savings over FP16
+  essop-sim run --compare fp16 -o results/vs_fp16   # energy/area savings over FP16
+  essop-sim run --compare fp16 --iso throughput    # FP16 scaled to ESSOP's time
 """
 SWEEP_EXAMPLE = """examples:
   essop-sim sweep configs/sweeps/bl_array.yaml -o results/bl_array -j 2
@@ -40,17 +41,32 @@ CONFIG_EXAMPLE = """examples:
 """
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .config import load_config
+def _baselines(args: argparse.Namespace, config) -> list[str]:
+    """The baselines named by --compare (comma-separated, repeatable) and --compare-fp16."""
+    from .datapaths.registry import get_datapath
     from .errors import ConfigError
+
+    names = [n.strip() for text in args.compare for n in text.split(",") if n.strip()]
+    if args.compare_fp16:
+        names.append("fp16")
+    names = list(dict.fromkeys(names))
+    for name in names:
+        get_datapath(name, "--compare")
+        if name == config.datapath:
+            raise ConfigError("--compare", "datapath", name,
+                              f"a baseline other than the configured datapath {name!r}")
+    return names
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .compare import baseline_config, compare, compare_columns
+    from .config import load_config
     from .report.io import write_table
-    from .report.text import COMPARE_COLUMNS, RUN_COLUMNS, format_table, totals_line
-    from .simulate import compare_with_fp16, fp16_counterpart, resolve_trace, simulate
+    from .report.text import RUN_COLUMNS, format_table, totals_line
+    from .simulate import resolve_trace, simulate
 
     config = load_config(args.config, args.set)
-    if args.compare_fp16 and config.datapath != "essop":
-        raise ConfigError("--compare-fp16", "datapath", config.datapath,
-                          "'essop' (the FP16 baseline is what it is compared with)")
+    names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
 
     def progress(done: int, total: int, row: dict) -> None:
@@ -60,10 +76,15 @@ def _run(args: argparse.Namespace) -> int:
 
     report = simulate(config, trace, numerics=not args.no_numerics, progress=progress)
     rows, columns = report.rows, RUN_COLUMNS
-    if args.compare_fp16:
-        baseline = simulate(fp16_counterpart(config), trace, numerics=not args.no_numerics)
-        rows, columns = compare_with_fp16(report, baseline), COMPARE_COLUMNS
-        report.meta["fp16_config"] = baseline.meta["config"]
+    if names:
+        baselines = {}
+        for name in names:
+            base, factor = baseline_config(config, name, iso=args.iso, trace=trace)
+            baselines[name] = simulate(base, trace, numerics=not args.no_numerics)
+            report.meta.setdefault("baselines", {})[name] = {
+                "iso": args.iso, "parallelism_factor": factor,
+                "config": baselines[name].meta["config"]}
+        rows, columns = compare(report, baselines), compare_columns(names)
     out = Path(args.output)
     write_table(rows, out, "report", report.meta)
     print(format_table(rows, columns))
@@ -112,7 +133,10 @@ def _trace_info(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     from .config import HardwareConfig, describe
+    from .datapaths.registry import REGISTRY
 
+    kinds = ", ".join(f"{name} ({type(p).__name__})" for name, p in REGISTRY.plugins().items())
+    print(f"# registered datapaths and stages: {kinds}")
     for key, default, unit, doc in describe(HardwareConfig):
         unit_text = f" [{unit}]" if unit else ""
         print(f"{key} = {default!r}{unit_text}\n    {doc}")
@@ -145,9 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", nargs="+", type=int, metavar="STEP", help="only these steps")
     run.add_argument("--no-numerics", action="store_true",
                      help="timing and cost only (error columns become nan)")
+    run.add_argument("--compare", action="append", default=[], metavar="NAME[,NAME...]",
+                     help="also replay the same records through these registered datapaths "
+                          "(same memory, clock, seed and cost table) and report energy, area, "
+                          "time and area x time ratios against each, per row (repeatable)")
     run.add_argument("--compare-fp16", action="store_true",
-                     help="also run the FP16 baseline (same memory, clock and cost table) and "
-                          "report ESSOP's energy and area savings over it per layer")
+                     help="the same as --compare fp16")
+    run.add_argument("--iso", choices=["none", "throughput", "area"], default="none",
+                     help="size each baseline as configured (none), or scale its parallelism "
+                          "until its time on the trace (throughput) or its compute area (area) "
+                          "is at most the design's")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-record progress")
     run.set_defaults(func=_run)
 

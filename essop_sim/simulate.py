@@ -20,8 +20,11 @@ from typing import Any
 
 from . import __version__
 from .config import HardwareConfig, config_to_dict
+from .errors import ConfigError
 
-ERROR_KEYS = ("rel_error", "bias", "cosine", "sign_error_fraction")
+#: The error columns of every row (numerics.metrics.update_error); NaN without numerics.
+ERROR_KEYS = ("rel_error", "abs_error", "max_abs_error", "bias", "cosine",
+              "sign_error_fraction", "nonzero")
 
 
 @dataclass
@@ -63,57 +66,90 @@ def resolve_trace(trace: Any, layers: Iterable[str] | None = None,
     return trace.select(layers, steps)
 
 
+def _stage_operands(config: HardwareConfig, stages: list, record: Any, seed: int,
+                    numerics: bool) -> tuple[Any, Any, int, int, dict, dict]:
+    """Run the configured stages in order: (x, delta, K', stage cycles, activity, columns)."""
+    x, delta, K = record.x, record.delta, record.K
+    cycles, activity, columns = 0, {}, {}
+    for stage in stages:
+        own = stage.cycles(config, record.m, record.n, K)
+        cycles += own
+        columns[f"{stage.name}_cycles"] = own
+        if numerics:
+            out = stage.apply(x, delta, config, seed)
+            x, delta, K = out.x, out.delta, len(out.x)
+            for key, value in out.activity.items():
+                activity[key] = activity.get(key, 0) + value
+            columns.update({f"{stage.name}_{k}": v for k, v in out.columns.items()})
+        else:
+            K = stage.output_k(config, record.m, record.n, K)
+        columns[f"{stage.name}_k_out"] = K
+    return x, delta, K, cycles, activity, columns
+
+
 def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = True,
                     cost_table: Any = None, area: Any = None) -> dict[str, Any]:
     """Simulate one trace record (one layer's update at one step) and return its report row.
 
-    ``cost_table`` and ``area`` (the AreaBreakdown of ``config``) may be passed in when many
-    records share them; otherwise they are derived from ``config``.
+    The configured stages (if any) transform the operands first; the configured datapath then
+    computes the update (numerics), the event model times it (from the shape, plus the hints the
+    numerics found where the datapath needs them) and the cost model prices the activity both
+    counted. ``cost_table`` and ``area`` (the AreaBreakdown of ``config``) may be passed in when
+    many records share them; otherwise they are derived from ``config``. Columns: core columns
+    for every datapath, then '<datapath>_<key>' and '<stage>_<key>' (docs/reports.md).
     """
     from .cost import MEMORY_COMPONENTS, estimate_area, estimate_energy, table_for
+    from .datapaths.registry import datapath_of, stages_of
     from .hw import time_update
 
-    timing = time_update(config, record.m, record.n, record.K)
-    essop = config.essop
-    is_essop = config.datapath == "essop"
-    row: dict[str, Any] = {
-        "layer": record.layer,
-        "step": record.step,
-        "datapath": config.datapath,
-        "n": record.n,
-        "m": record.m,
-        "K": record.K,
-        "bitstream_length": essop.bitstream_length if is_essop else 0,
-        "array_rows": essop.array.rows if is_essop else 0,
-        "array_cols": essop.array.cols if is_essop else 0,
-        "multipliers": 0 if is_essop else config.fp16.multipliers,
-        "cycles": timing.cycles,
-        "ideal_cycles": timing.ideal_cycles,
-        "time_s": timing.time_s,
-        "utilization": timing.utilization,
-    }
-    for block, busy in timing.busy.items():
-        row[f"busy_{block}"] = busy / timing.cycles if timing.cycles else 0.0
-    for cause, cycles in timing.stalls.items():
-        row[f"stall_{cause}"] = cycles
-    row.update(bits_read=timing.bits_read, bits_written=timing.bits_written,
-               events=timing.events)
-
-    activity = dict(timing.activity)
+    datapath = datapath_of(config)
+    seed = record_seed(config.seed, record.layer, record.step)
+    x, delta, K, stage_cycles, activity, stage_columns = _stage_operands(
+        config, stages_of(config), record, seed, numerics)
+    result = None
     if numerics:
         from .numerics import outer_product
         from .numerics.metrics import exact_update, update_error
 
-        result = outer_product(record.x, record.delta, config,
-                               seed=record_seed(config.seed, record.layer, record.step))
-        # The event model counts the data-independent activity; the numerics add only what
-        # depends on operand values (e.g. counter increments = AND ones), never a recount.
-        for key, value in result.activity.items():
-            activity.setdefault(key, value)
-        row.update(update_error(result.dw, exact_update(record.x, record.delta)))
+        result = outer_product(x, delta, config, seed=seed)
+        errors = update_error(result.dw, exact_update(record.x, record.delta))
+    elif datapath.timing_hints:
+        raise ConfigError("numerics", "datapath", config.datapath,
+                          f"numerics on: the timing of {config.datapath!r} depends on "
+                          f"{', '.join(datapath.timing_hints)}, which its numerics compute")
     else:
-        row.update({key: float("nan") for key in ERROR_KEYS})
+        errors = dict.fromkeys(ERROR_KEYS, float("nan"))
+    timing = time_update(config, record.m, record.n, K,
+                         hints=result.hints if result is not None else None)
+    cycles = stage_cycles + timing.cycles
+    row: dict[str, Any] = {
+        "layer": record.layer,
+        "step": record.step,
+        "datapath": config.datapath,
+        "label": datapath.describe(config),
+        "n": record.n,
+        "m": record.m,
+        "K": record.K,
+        "cycles": cycles,
+        "ideal_cycles": stage_cycles + timing.ideal_cycles,
+        "time_s": cycles / config.memory.clock_hz,
+        "utilization": (timing.utilization if not stage_cycles
+                        else timing.utilization * timing.cycles / cycles),
+    }
+    for block, busy in timing.busy.items():
+        row[f"busy_{block}"] = busy / cycles if cycles else 0.0
+    for cause, stalled in timing.stalls.items():
+        row[f"stall_{cause}"] = stalled
+    row.update(bits_read=timing.bits_read, bits_written=timing.bits_written,
+               events=timing.events)
+    row.update(errors)
 
+    # The event model counts the data-independent activity; the numerics add only what depends
+    # on operand values (e.g. counter increments = AND ones), never a recount.
+    for key, value in {**timing.activity, "cycles": cycles}.items():
+        activity[key] = value
+    for key, value in (result.activity.items() if result is not None else ()):
+        activity.setdefault(key, value)
     table = cost_table if cost_table is not None else table_for(config)
     energy = estimate_energy(config, activity, table)
     area = area if area is not None else estimate_area(config, table)
@@ -121,6 +157,8 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
     row["area_um2"] = area.total_um2
     row["area_compute_um2"] = area.total(exclude=MEMORY_COMPONENTS)
     row["energy_per_element_pj"] = energy.total_pj / (record.m * record.n * record.K)
+    row.update({f"{datapath.name}_{k}": v for k, v in datapath.report_columns(config).items()})
+    row.update(stage_columns)
     return row
 
 
@@ -166,43 +204,3 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
         "wall_time_s": time.perf_counter() - started,
     }
     return Report(rows=rows, config=config, meta=meta)
-
-
-def fp16_counterpart(config: HardwareConfig) -> HardwareConfig:
-    """The FP16 baseline sharing ``config``'s memory system, clock, seed and cost table."""
-    import dataclasses
-
-    return dataclasses.replace(config, datapath="fp16")
-
-
-def compare_with_fp16(essop: Report, fp16: Report) -> list[dict[str, Any]]:
-    """ESSOP rows extended with the FP16 baseline's figures on the same records.
-
-    Adds, per row: ``fp16_cycles``, ``fp16_energy_pj``, ``fp16_area_um2``, ``fp16_rel_error``
-    and the paper's comparison in both readings (see
-    :func:`essop_sim.cost.efficiency_improvement`): ``energy_saving`` (reading A: 1 - E_essop /
-    E_fp16; the paper's 82.2%), ``energy_efficiency_gain`` (reading B: E_fp16 / E_essop - 1),
-    the same two for area (the paper's 93.7%), and for the area-time product (area efficiency as
-    throughput per um^2). Energies include SRAM traffic on both sides; areas are compute only
-    (``area_compute_um2``), because the FP16 baseline models no operand-buffer area.
-    """
-    from .cost import efficiency_improvement
-    from .errors import TraceError
-
-    rows = []
-    keys = [(r["layer"], r["step"]) for r in essop.rows]
-    if keys != [(r["layer"], r["step"]) for r in fp16.rows]:
-        raise TraceError(essop.meta.get("trace"), "the ESSOP and FP16 reports hold different "
-                         "records; compare runs of the same trace and selection")
-    for e, f in zip(essop.rows, fp16.rows, strict=True):
-        gains = efficiency_improvement(e["energy_pj"], f["energy_pj"], e["area_compute_um2"],
-                                       f["area_compute_um2"], essop_cycles=e["cycles"],
-                                       fp16_cycles=f["cycles"])
-        row = dict(e)
-        row.update(fp16_cycles=f["cycles"], fp16_energy_pj=f["energy_pj"],
-                   fp16_area_compute_um2=f["area_compute_um2"], fp16_rel_error=f["rel_error"])
-        for key in ("energy_saving", "energy_efficiency_gain", "area_saving",
-                    "area_efficiency_gain", "area_time_saving", "area_time_efficiency_gain"):
-            row[key] = gains[key]
-        rows.append(row)
-    return rows

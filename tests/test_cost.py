@@ -342,7 +342,7 @@ def test_configured_node_rescales_every_entry(shipped):
 
 
 def test_efficiency_improvement_gives_both_readings():
-    r = efficiency_improvement(17.8, 100.0, 6.3, 100.0, essop_cycles=2.0, fp16_cycles=1.0)
+    r = efficiency_improvement(17.8, 100.0, 6.3, 100.0, new_cycles=2.0, base_cycles=1.0)
     assert r["energy_fraction"] == pytest.approx(0.178)
     assert r["energy_saving"] == pytest.approx(0.822)  # reading A
     assert r["energy_efficiency_ratio"] == pytest.approx(100 / 17.8)

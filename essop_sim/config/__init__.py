@@ -1,4 +1,8 @@
-"""Hardware configuration: dataclasses, schema check, YAML loading and rendering."""
+"""Hardware configuration: dataclasses, schema check, YAML loading and rendering.
+
+The core sections live here; each registered datapath and stage brings its own section
+(``essop_sim.datapaths.<name>.config``), which ``HardwareConfig`` holds by name.
+"""
 
 from .loader import (
     config_digest,
@@ -7,20 +11,10 @@ from .loader import (
     load_config,
     parse_override,
 )
-from .model import (
-    ArrayConfig,
-    CostConfig,
-    EssopConfig,
-    Fp16Config,
-    HardwareConfig,
-    MemoryConfig,
-    RngConfig,
-    ScalingConfig,
-)
+from .model import CostConfig, HardwareConfig, MemoryConfig
 from .schema import describe
 
 __all__ = [
-    "ArrayConfig", "CostConfig", "EssopConfig", "Fp16Config", "HardwareConfig", "MemoryConfig",
-    "RngConfig", "ScalingConfig", "config_digest", "config_from_mapping", "config_to_dict",
-    "describe", "load_config", "parse_override",
+    "CostConfig", "HardwareConfig", "MemoryConfig", "config_digest", "config_from_mapping",
+    "config_to_dict", "describe", "load_config", "parse_override",
 ]

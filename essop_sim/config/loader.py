@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -104,33 +103,12 @@ def load_config(path: str | Path | None = None,
 
 
 def check_consistency(config: HardwareConfig, source: str) -> None:
-    """Cross-field rules that a single field's range cannot express."""
-    rng = config.essop.rng
-    for name in ("taps_x", "taps_delta"):
-        taps = getattr(rng, name)
-        if taps is None:
-            continue
-        if max(taps) != rng.lfsr_bits or min(taps) < 1 or len(set(taps)) != len(taps):
-            raise ConfigError(source, f"essop.rng.{name}", list(taps),
-                              f"distinct tap positions in [1, {rng.lfsr_bits}] that include "
-                              f"lfsr_bits={rng.lfsr_bits}")
-    if rng.kind == "lfsr" and config.essop.comparator_bits > rng.lfsr_bits:
-        raise ConfigError(source, "essop.comparator_bits", config.essop.comparator_bits,
-                          f"at most essop.rng.lfsr_bits={rng.lfsr_bits} (the comparator reads "
-                          "its random number from the LFSR register)")
-    if rng.kind == "lfsr":
-        period = (1 << rng.lfsr_bits) - 1
-        steps = rng.steps_per_number or config.essop.comparator_bits
-        if math.gcd(steps, period) != 1:
-            good = next(s for s in range(steps, steps + 64) if math.gcd(s, period) == 1)
-            key = ("essop.rng.steps_per_number" if rng.steps_per_number
-                   else "essop.comparator_bits")
-            raise ConfigError(source, key, steps,
-                              f"LFSR shifts per random number (steps_per_number, which null "
-                              f"sets to comparator_bits) coprime with 2^{rng.lfsr_bits}-1 "
-                              f"= {period}; with {steps} the numbers repeat after "
-                              f"{period // math.gcd(steps, period)} and are not uniform (set "
-                              f"essop.rng.steps_per_number, e.g. to {good})")
+    """Cross-field rules that a single field's range cannot express: each registered datapath
+    and stage checks its own section (all of them, since a comparison may switch datapath)."""
+    from ..datapaths.registry import REGISTRY
+
+    for plugin in REGISTRY.plugins().values():
+        plugin.check(config, source)
 
 
 def config_to_dict(config: Any) -> dict:
@@ -141,6 +119,13 @@ def config_to_dict(config: Any) -> dict:
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
+    if isinstance(config, HardwareConfig):
+        core = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if f.name != "sections"}
+        out = {k: core[k] for k in ("datapath", "seed", "stages")}
+        out.update({name: dataclasses.asdict(sec) for name, sec in config.sections.items()})
+        out.update(memory=dataclasses.asdict(config.memory), cost=dataclasses.asdict(config.cost))
+        return plain(out)
     return plain(dataclasses.asdict(config))
 
 

@@ -43,112 +43,6 @@ def section(factory: type, doc: str) -> Any:
 
 
 @dataclass(frozen=True)
-class ArrayConfig:
-    """The grid of stochastic multipliers (one AND gate + one counter + one accumulator each)."""
-
-    rows: int = param(32, "Array rows R: delta elements processed at once (m is tiled by R).",
-                      unit="cells", low=1, high=65536)
-    cols: int = param(32, "Array columns C: x elements processed at once (n is tiled by C).",
-                      unit="cells", low=1, high=65536)
-
-
-@dataclass(frozen=True)
-class RngConfig:
-    """Random-number sources that feed the comparators (RNG banks)."""
-
-    kind: str = param("lfsr", "Random source: 'lfsr' (bit-exact linear feedback shift register "
-                      "banks) or 'ideal' (uniform integers from numpy's PCG64, for theory checks).",
-                      choices=("lfsr", "ideal"))
-    sharing: str = param("vector", "Who shares a random sequence. 'vector' (ESSOP): every x_i "
-                         "compares with the same r_t and every delta_j with one independent s_t, "
-                         "2 sequences per outer product. 'element' (conventional): every operand "
-                         "element has its own sequence, n + m sequences.",
-                         choices=("vector", "element"))
-    lfsr_bits: int = param(16, "LFSR register width L; period 2^L - 1 with maximal-length taps.",
-                           unit="bits", low=2, high=32)
-    taps_x: tuple | None = param(None, "Feedback tap positions (1-based, L included) of the x "
-                                 "bank; null = the maximal-length default for lfsr_bits.",
-                                 nullable=True, item=int)
-    taps_delta: tuple | None = param(None, "Feedback taps of the delta bank; null = a second, "
-                                     "different maximal-length polynomial for lfsr_bits.",
-                                     nullable=True, item=int)
-    steps_per_number: int | None = param(None, "LFSR shifts per random number (leap-forward); "
-                                         "null = comparator_bits, so consecutive numbers share "
-                                         "no register bits.", unit="shifts", low=1, high=64,
-                                         nullable=True)
-    sequence: str = param("continue", "Across the K outer products of an update: 'continue' "
-                          "(the banks keep running, outer product k uses numbers k*BL .. "
-                          "k*BL+BL-1) or 'restart' (every outer product reuses the first BL).",
-                          choices=("continue", "restart"))
-    fanout: int = param(0, "Comparators one bank output can drive per cycle; a bank shared by "
-                        "more comparators broadcasts in ceil(sharers / fanout) cycles per bit "
-                        "step. 0 = unlimited.", unit="comparators", low=0, high=1 << 20)
-
-
-@dataclass(frozen=True)
-class ScalingConfig:
-    """Power-of-two shift scaler that maps unbounded operands into [0, 1]."""
-
-    granularity: str = param("vector", "Scale exponent per operand vector (one per outer "
-                             "product k and operand) or one per 'batch' (all K of an update).",
-                             choices=("vector", "batch"))
-    learning_rate: float = param(1.0, "Learning rate eta; the update is -eta * dW.", low=0.0,
-                                 high=1e6)
-    learning_rate_mode: str = param("shift", "'shift': eta rounded to the nearest power of two "
-                                    "2^round(log2 eta) and applied as a shift; 'multiply': a real "
-                                    "multiply by eta.", choices=("shift", "multiply"))
-
-
-@dataclass(frozen=True)
-class EssopConfig:
-    """The ESSOP stochastic outer-product datapath."""
-
-    array: ArrayConfig = section(ArrayConfig, "Stochastic multiplier array.")
-    bitstream_length: int = param(64, "Bitstream length BL: bits per operand stream; the "
-                                  "estimate is count / BL.", unit="bits", low=1, high=1 << 20)
-    bits_per_cycle: int = param(1, "Stream bits produced and ANDed per cycle per cell "
-                                "(parallel bitstream generation); a stream takes "
-                                "ceil(BL / bits_per_cycle) cycles.", unit="bits/cycle", low=1,
-                                high=4096)
-    comparator_bits: int = param(8, "Comparator width w: magnitudes are quantised to "
-                                 "q = round(u * 2^w) in [0, 2^w]; bit t = 1 iff r_t < q.",
-                                 unit="bits", low=1, high=24)
-    counter_bits: int = param(16, "Coincidence counter width: counts one outer product's "
-                              "AND ones (0..BL).", unit="bits", low=1, high=62)
-    accumulator_bits: int = param(32, "Signed accumulator width that sums the shifted counts of "
-                                  "the K outer products of an update.", unit="bits", low=2,
-                                  high=63)
-    accumulator_fraction_bits: int = param(8, "Fraction bits F of the accumulator: a count of "
-                                           "outer product k enters as (c << F) >> (E - e_k).",
-                                           unit="bits", low=0, high=40)
-    overflow: str = param("saturate", "Counter and accumulator overflow: 'saturate' (clamp, as "
-                          "hardware usually does) or 'wrap' (two's complement modulo).",
-                          choices=("saturate", "wrap"))
-    shift_scaler_latency: int = param(2, "Cycles from an operand vector leaving the buffer to "
-                                      "its scaled magnitudes reaching the comparators.",
-                                      unit="cycles", low=0, high=1024)
-    pipeline_stages: int = param(2, "Register stages between comparators and accumulators "
-                                 "(comparator -> AND -> counter); part of the pipeline fill.",
-                                 unit="cycles", low=0, high=1024)
-    rng: RngConfig = section(RngConfig, "RNG banks.")
-    scaling: ScalingConfig = section(ScalingConfig, "Shift scaler and learning rate.")
-
-
-@dataclass(frozen=True)
-class Fp16Config:
-    """The pipelined IEEE binary16 multiplier baseline."""
-
-    multipliers: int = param(64, "FP16 multipliers working in parallel.", unit="multipliers",
-                             low=1, high=1 << 20)
-    pipeline_depth: int = param(4, "Multiplier pipeline depth D; a product leaves D cycles "
-                                "after issue.", unit="cycles", low=1, high=1024)
-    issue_interval: int = param(1, "Cycles between issues on one multiplier (1 = fully "
-                                "pipelined).", unit="cycles", low=1, high=1024)
-    accumulator: str = param("fp32", "Accumulation format of the K products of an element.",
-                             choices=("fp16", "fp32"))
-
-
-@dataclass(frozen=True)
 class MemoryConfig:
     """Operand buffers, memory ports and the clock."""
 
@@ -177,15 +71,86 @@ class CostConfig:
                                   nullable=True)
 
 
-@dataclass(frozen=True)
-class HardwareConfig:
-    """One complete hardware configuration, as read from YAML."""
+#: Top-level keys that are not plug-in sections (plug-in names may not take them).
+CORE_KEYS = ("datapath", "seed", "stages", "memory", "cost")
 
-    datapath: str = param("essop", "Which datapath computes the outer product.",
-                          choices=("essop", "fp16"))
+
+def registered_datapaths() -> tuple[str, ...]:
+    """The allowed values of ``datapath`` (resolved when checked, so plug-ins count)."""
+    from ..datapaths.registry import registered_datapaths as names
+
+    return names()
+
+
+def registered_stages() -> tuple[str, ...]:
+    """The allowed entries of ``stages``."""
+    from ..datapaths.registry import registered_stages as names
+
+    return names()
+
+
+def plugin_sections() -> dict[str, tuple[str, type]]:
+    """Section name -> (doc, dataclass) of every registered datapath and stage."""
+    from ..datapaths.registry import REGISTRY
+
+    return {name: (p.doc, p.config_class) for name, p in REGISTRY.plugins().items()}
+
+
+@dataclass(frozen=True, init=False)
+class HardwareConfig:
+    """One complete hardware configuration, as read from YAML.
+
+    Besides the core fields below, it holds one section per registered datapath and stage
+    (``config.essop``, ``config.fp16``, ...; the registry decides which exist), so a comparison
+    can switch ``datapath`` and find the baseline's section configured. Sections are passed by
+    name: ``HardwareConfig(essop=EssopConfig(...))`` or ``dataclasses.replace(config, essop=e)``;
+    a section not given holds its defaults.
+    """
+
+    datapath: str = param("essop", "Which registered datapath computes the outer product "
+                          "(see `essop-sim config` for the registered ones).",
+                          choices=registered_datapaths)
     seed: int = param(0, "Seed of every random number of a run (LFSR seeds, ideal RNG).",
                       low=0, high=(1 << 63) - 1)
-    essop: EssopConfig = section(EssopConfig, "ESSOP datapath.")
-    fp16: Fp16Config = section(Fp16Config, "FP16 baseline datapath.")
+    stages: tuple = param((), "Registered stages that transform a record's operands, in "
+                          "order, before the datapath computes their outer products (empty: "
+                          "none).", item=str, choices=registered_stages)
+    sections: dict = field(default=None, repr=False, metadata={"plugin_sections": True})
     memory: MemoryConfig = section(MemoryConfig, "Memory system and clock.")
     cost: CostConfig = section(CostConfig, "Energy and area table.")
+
+    def __init__(self, datapath: str = "essop", seed: int = 0, stages: tuple = (),
+                 sections: dict | None = None, memory: MemoryConfig | None = None,
+                 cost: CostConfig | None = None, **named: Any):
+        given = dict(sections or {})
+        known = plugin_sections()
+        for name, value in named.items():
+            if name not in known:
+                raise TypeError(f"HardwareConfig has no section {name!r} (registered: "
+                                f"{', '.join(known)})")
+            given[name] = value
+        merged = {name: given.pop(name, None) or cls() for name, (_doc, cls) in known.items()}
+        merged.update(given)   # sections of plug-ins no longer registered are kept as given
+        for name, value in (("datapath", datapath), ("seed", seed), ("stages", tuple(stages)),
+                            ("sections", merged), ("memory", memory or MemoryConfig()),
+                            ("cost", cost or CostConfig())):
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute or section {name!r}")
+
+    def __hash__(self) -> int:
+        return hash((self.datapath, self.seed, self.stages, self.memory, self.cost,
+                     tuple(sorted(self.sections.items()))))
+
+    def section(self, name: str) -> Any:
+        """The configuration section of plug-in ``name`` (its defaults if never set)."""
+        if name in self.sections:
+            return self.sections[name]
+        known = plugin_sections()
+        if name not in known:
+            raise AttributeError(f"no configuration section {name!r}")
+        return known[name][1]()

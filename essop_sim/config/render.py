@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .schema import fields_of, format_bound
+from .schema import choices_of, fields_of, format_bound
 
 
 def _scalar(value: Any) -> str:
@@ -26,8 +26,11 @@ def render_yaml(config: Any, indent: int = 0) -> str:
         doc = meta["doc"]
         if meta.get("unit"):
             doc += f" Unit: {meta['unit']}."
-        if meta.get("choices"):
-            doc += " One of: " + ", ".join(meta["choices"]) + "."
+        choices = choices_of(meta)
+        if choices and meta.get("item") is str:
+            doc += " Each one of: " + ", ".join(choices) + "."
+        elif choices:
+            doc += " One of: " + ", ".join(choices) + "."
         elif meta.get("low") is not None:
             doc += f" Range: [{format_bound(meta['low'])}, {format_bound(meta['high'])}]."
         for text in textwrap.wrap(doc, width=96 - indent):

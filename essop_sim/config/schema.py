@@ -43,9 +43,28 @@ def _base_type(f: dataclasses.Field, hints: dict) -> type:
 
 
 def fields_of(cls: type) -> dict[str, tuple[dataclasses.Field, type]]:
-    """Field name -> (field, base python type) for a configuration dataclass."""
+    """Field name -> (field, base python type) for a configuration dataclass.
+
+    A field marked ``plugin_sections`` (HardwareConfig's) stands for one section per registered
+    datapath and stage, listed in its place.
+    """
+    from .model import plugin_sections, section
+
     hints = typing.get_type_hints(cls)
-    return {f.name: (f, _base_type(f, hints)) for f in dataclasses.fields(cls)}
+    out: dict[str, tuple[dataclasses.Field, type]] = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("plugin_sections"):
+            for name, (doc, sec) in plugin_sections().items():
+                out[name] = (section(sec, doc), sec)
+        else:
+            out[f.name] = (f, _base_type(f, hints))
+    return out
+
+
+def choices_of(meta: Any) -> tuple | None:
+    """The allowed values of a field (a tuple, or a callable giving one, resolved now)."""
+    choices = meta.get("choices")
+    return choices() if callable(choices) else choices
 
 
 def check_value(value: Any, f: dataclasses.Field, tp: type, key: str, source: str) -> None:
@@ -77,14 +96,19 @@ def check_value(value: Any, f: dataclasses.Field, tp: type, key: str, source: st
         if not isinstance(value, str):
             fail("a string")
     elif tp is tuple:
-        if not isinstance(value, (list, tuple)) or not value:
+        if not isinstance(value, (list, tuple)) or not (value or meta.get("item") is str):
             fail("a non-empty list")
         item = meta.get("item")
         if item is int and not all(isinstance(v, int) and not isinstance(v, bool)
                                    for v in value):
             fail("a list of integers")
+        if item is str and not all(isinstance(v, str) for v in value):
+            fail("a list of names")
+        choices = choices_of(meta)
+        if choices is not None and not set(value) <= set(choices):
+            fail("a list of: " + (", ".join(repr(c) for c in choices) or "(none registered)"))
         return
-    choices = meta.get("choices")
+    choices = choices_of(meta)
     if choices is not None and value not in choices:
         fail("one of " + ", ".join(repr(c) for c in choices))
     low, high = meta.get("low"), meta.get("high")

@@ -2,9 +2,10 @@
 
 ``load_cost_table('14nm')`` reads a shipped (or user) YAML table of per-action energies and
 per-instance areas, validated and scaled to a technology node. ``estimate_energy(config,
-activity, table)`` prices the activity counts of one datapath; ``estimate_area(config, table)``
-sums the blocks the configuration instantiates; ``efficiency_improvement(...)`` compares ESSOP
-with the FP16 baseline in both readings of the paper's claim. See ``docs/cost.md``.
+activity, table)`` prices the activity counts of one run by the rules its datapath declares;
+``estimate_area(config, table)`` sums the blocks the configuration instantiates;
+``efficiency_improvement(...)`` compares a design with a baseline in both readings of an
+efficiency claim. See ``docs/cost.md``.
 """
 
 from .estimate import (
@@ -12,6 +13,7 @@ from .estimate import (
     PAPER_CLAIM,
     AreaBreakdown,
     EnergyBreakdown,
+    area_instances,
     efficiency_improvement,
     estimate_area,
     estimate_energy,
@@ -29,7 +31,7 @@ from .table import (
 
 __all__ = [
     "MEMORY_COMPONENTS", "PAPER_CLAIM", "AreaBreakdown", "Component", "CostTable",
-    "EnergyBreakdown", "area_factor", "builtin_tables", "efficiency_improvement",
+    "EnergyBreakdown", "area_factor", "area_instances", "builtin_tables", "efficiency_improvement",
     "energy_factor", "estimate_area", "estimate_energy", "load_cost_table", "nominal_vdd",
     "table_for",
 ]

@@ -1,9 +1,10 @@
-"""Tile and batch geometry: how an [m, n] update summed over K maps onto the hardware.
+"""Shared tile and batch geometry: how an [m, n] update summed over K maps onto hardware.
 
 This module holds only geometry (which tile covers which rows and columns, how the K outer
-products split into operand-buffer batches). It holds no timing: both the event model and the
-per-cycle reference model (:mod:`essop_sim.hw.reference`) import it, and nothing else is shared
-between them.
+products split into operand-buffer batches). It holds no timing: both a datapath's event model
+and its per-cycle reference model import it (through the datapath's own ``geometry`` module,
+which applies it to that datapath's configuration), and nothing else is shared between them.
+Below, how the two built-in datapaths use it:
 
 ESSOP: the [m, n] update is cut into ``ceil(m / R) x ceil(n / C)`` tiles of the R x C array,
 visited row-major (tile ``t = tile_row * tile_cols + tile_col``); edge tiles are partial (only
@@ -19,8 +20,6 @@ buffer half holds at least one issue group of ``multipliers`` products).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from ..config import HardwareConfig
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -89,32 +88,3 @@ class BatchSplit:
     def last_full(self) -> int:
         """Index of the last batch holding ``steps`` k-steps (-1 if none)."""
         return self.count - 1 if self.K % self.steps == 0 else self.count - 2
-
-
-def essop_geometry(config: HardwareConfig, m: int, n: int, K: int) -> tuple[list[Tile],
-                                                                               BatchSplit]:
-    """ESSOP tiles (row-major) and the per-tile batch split."""
-    check_shape(m, n, K)
-    arr = config.essop.array
-    return tile_grid(m, n, arr.rows, arr.cols), BatchSplit(K, config.memory.operand_buffer_vectors)
-
-
-def fp16_batch_steps(config: HardwareConfig, m: int, n: int) -> int:
-    """k-steps per FP16 operand batch: max(V, ceil(multipliers / (m * n))).
-
-    A buffer half must hold at least one issue group of ``multipliers`` products, or the flat
-    product stream could need three batches at once (deadlock with double buffering); the
-    buffer is sized up to that minimum where V is smaller.
-    """
-    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers, m * n))
-
-
-def fp16_geometry(config: HardwareConfig, m: int, n: int, K: int) -> BatchSplit:
-    """The FP16 batch split of the K k-steps (one tile: the whole [m, n] update)."""
-    check_shape(m, n, K)
-    return BatchSplit(K, fp16_batch_steps(config, m, n))
-
-
-def fp16_accumulator_bits(config: HardwareConfig) -> int:
-    """Width of one FP16-baseline accumulator as written back: 16 (fp16) or 32 (fp32) bits."""
-    return 16 if config.fp16.accumulator == "fp16" else 32

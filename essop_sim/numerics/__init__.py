@@ -1,9 +1,10 @@
-"""Bit-exact numerics of the datapaths: what the hardware computes, not when.
+"""Shared numeric building blocks of the datapaths: what the hardware computes, not when.
 
 Blocks (one module each): ``lfsr`` (RNG banks), ``comparator`` (quantise + compare, packed
 bitstreams), ``shift_scaler`` (power-of-two scaling), ``and_counter`` (AND array, counters and
-accumulators), ``essop`` (the composed ESSOP datapath), ``fp16`` (binary16 arithmetic),
-``fp16_datapath`` (the multiplier baseline), ``metrics`` (error against exact float64).
+accumulators), ``fp16`` (binary16 arithmetic), ``metrics`` (error against exact float64),
+``result`` (what every datapath returns). Each datapath composes them in its own
+``datapaths/<name>/numerics.py``; :func:`outer_product` runs the configured one.
 """
 
 from __future__ import annotations
@@ -50,27 +51,30 @@ def check_finite(name: str, a: np.ndarray, k0: int = 0) -> None:
 
 
 def outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig | None = None,
-                  seed: int | None = None) -> OuterProductResult:
+                  seed: int | None = None, *, chunk: int | None = None) -> OuterProductResult:
     """The configured datapath's estimate of sum_k delta_k x_k^T, bit-exact.
 
     Args:
         x: layer inputs, [K, n] or [n] (K outer products summed into one update).
         delta: output errors, [K, m] or [m].
-        config: hardware configuration (``config.datapath`` selects ESSOP or FP16); default
-            is the shipped default configuration.
+        config: hardware configuration (``config.datapath`` selects a registered datapath);
+            default is the shipped default configuration.
         seed: seed of every random number; default ``config.seed``.
+        chunk: outer products per pass; never changes the result (default: the datapath's).
 
     Returns:
         OuterProductResult with ``.dw`` [m, n] in real units and the raw accumulator contents.
+
+    Raises:
+        ConfigError: ``config.datapath`` is not registered.
     """
+    from ..datapaths.registry import datapath_of
+
     config = config if config is not None else HardwareConfig()
     seed = config.seed if seed is None else seed
+    datapath = datapath_of(config)
     x, delta = as_operands(x, delta)
-    if config.datapath == "essop":
-        from .essop import essop_outer_product
-        return essop_outer_product(x, delta, config, seed)
-    from .fp16_datapath import fp16_outer_product
-    return fp16_outer_product(x, delta, config)
+    return datapath.outer_product(x, delta, config, seed, chunk=chunk)
 
 
 __all__ = ["OuterProductResult", "as_operands", "check_finite", "outer_product"]

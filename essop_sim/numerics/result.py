@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ class OuterProductResult:
     """What a datapath computed for dW = sum_k delta_k x_k^T (shape [m, n]).
 
     Attributes:
-        datapath: 'essop' or 'fp16'.
+        datapath: the datapath's name.
         dw: the hardware's estimate of sum_k delta_k x_k^T in real units, float64 [m, n].
         update: the weight update the hardware applies, -eta_eff * dw, float64 [m, n].
         raw: the accumulator contents as the hardware holds them. ESSOP: signed int64 [m, n]
@@ -38,3 +39,4 @@ class OuterProductResult:
     delta_shifts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     learning_rate: float = 1.0
     activity: dict[str, int] = field(default_factory=dict)
+    hints: dict[str, Any] = field(default_factory=dict)

@@ -15,11 +15,11 @@ import time
 import numba
 import numpy as np
 
-from ..config import HardwareConfig
-from ..errors import ConfigError
-from . import and_counter, comparator, shift_scaler
-from .lfsr import RngBanks
-from .result import OuterProductResult
+from ...config import HardwareConfig
+from ...errors import ConfigError
+from ...numerics import and_counter, comparator, shift_scaler
+from ...numerics.lfsr import RngBanks
+from ...numerics.result import OuterProductResult
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
 CHUNK_BYTES = 16 << 20
@@ -78,7 +78,7 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         -eta_eff * dw, lsb_weight, x_shifts / delta_shifts (int64 [K] exponents), activity
         {'counter_increments', 'counter_overflows', 'accumulator_saturations', 'k'}.
     """
-    from . import as_operands
+    from ...numerics import as_operands
 
     x, delta = as_operands(x, delta)
     rng = config.essop.rng

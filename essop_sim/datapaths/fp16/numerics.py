@@ -28,11 +28,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..config import HardwareConfig
-from ..errors import OperandError
-from . import as_operands, check_finite
-from .fp16 import F16_QNAN, f32_bits, round_f16, round_f16_array, to_f16_bits
-from .result import OuterProductResult
+from ...config import HardwareConfig
+from ...errors import OperandError
+from ...numerics import as_operands, check_finite
+from ...numerics.fp16 import F16_QNAN, f32_bits, round_f16, round_f16_array, to_f16_bits
+from ...numerics.result import OuterProductResult
 
 #: Target bytes of one chunk of binary16 operands (x and delta rows) held as float32.
 CHUNK_BYTES = 1 << 20
@@ -100,8 +100,8 @@ def _to_binary16(name: str, chunk: np.ndarray, k0: int) -> tuple[np.ndarray, int
     return rounded.astype(np.float32), flushes
 
 
-def fp16_outer_product(x: np.ndarray, delta: np.ndarray,
-                       config: HardwareConfig) -> OuterProductResult:
+def fp16_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig, *,
+                       chunk: int | None = None) -> OuterProductResult:
     """The FP16 baseline's sum_k fl(delta_k x_k^T), bit-exact.
 
     Args:
@@ -109,6 +109,8 @@ def fp16_outer_product(x: np.ndarray, delta: np.ndarray,
         delta: [K, m] output errors.
         config: hardware configuration; uses ``fp16.accumulator`` and
             ``essop.scaling.learning_rate``.
+        chunk: outer products per pass (default: ~CHUNK_BYTES of operands); does not change
+            results.
 
     Returns:
         OuterProductResult with ``dw`` [m, n] float64 (the accumulator values), ``raw`` the
@@ -126,7 +128,7 @@ def fp16_outer_product(x: np.ndarray, delta: np.ndarray,
     prod_ovf = np.zeros(m, np.int64)
     acc_ovf = np.zeros(m, np.int64)
     flushes = 0
-    rows = max(1, CHUNK_BYTES // (4 * (n + m)))
+    rows = max(1, int(chunk) if chunk else CHUNK_BYTES // (4 * (n + m)))
     for k0 in range(0, K, rows):
         k1 = min(K, k0 + rows)
         x16, fx = _to_binary16("x", x[k0:k1], k0)

@@ -14,8 +14,9 @@ is added: G).
 
 from __future__ import annotations
 
-from ..config import HardwareConfig
-from .scheduler import ceil_div, fp16_accumulator_bits
+from ...config import HardwareConfig
+from ...hw.scheduler import ceil_div
+from .geometry import fp16_accumulator_bits
 
 #: Bits of one inter-stage pipeline register of a binary16 multiplier (two 16-bit operands or
 #: one wide partial product with exponent and sign); used for 'pipeline_register_bits'.

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import simpy
 
-from ..config import HardwareConfig
-from .and_array import AndArray
-from .comparators import Comparators
-from .counters import Counters, PipelineDrain
-from .fastforward import FastForward
-from .operand_buffer import MemoryPorts, OperandBuffer, Skip
-from .rng_bank import RngBanks
-from .scheduler import essop_geometry
-from .shift_scaler import ShiftScaler
-from .sim import DatapathRun, Stats
-from .writeback import WritebackUnit
+from ...config import HardwareConfig
+from ...hw.and_array import AndArray
+from ...hw.comparators import Comparators
+from ...hw.counters import Counters, PipelineDrain
+from ...hw.fastforward import FastForward
+from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
+from ...hw.rng_bank import RngBanks
+from ...hw.shift_scaler import ShiftScaler
+from ...hw.sim import DatapathRun, Stats
+from ...hw.scheduler import ceil_div
+from ...hw.writeback import WritebackUnit
+from .geometry import essop_geometry
 
 #: Busy-cycle keys reported for ESSOP (block -> cycles).
 ESSOP_BLOCKS = ("read_port", "write_port", "shadow", "shift_scaler", "rng_bank", "comparators",
@@ -39,7 +40,7 @@ _ARRAY_BUSY = ("shift_scaler", "rng_bank", "comparators", "and_array", "counters
 _ARRAY_STALLS = ("operand", "rng", "writeback")
 
 
-class EssopDatapath(DatapathRun):
+class EssopEventModel(DatapathRun):
     """One ESSOP update of shape [m, n] summed over K, ready to :meth:`run`.
 
     Args:
@@ -155,3 +156,24 @@ class EssopDatapath(DatapathRun):
                 self.drain.finish(u, self.counters.pipeline_stages)
             j += 1
         self.compute_end = env.now
+
+
+def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[str, int]:
+    """The terms of ESSOP's stall-free cycle count (cycles); their sum is the total.
+
+    'load' (first batch load, ceil(min(V, K) * (r0 + c0) * operand_bits / read_bw)), 'scaler'
+    (shift_scaler_latency), 'compute' (tiles * K * ceil(BL / bits_per_cycle)), 'pipeline'
+    (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw)).
+    """
+    mem, essop = config.memory, config.essop
+    tiles, split = essop_geometry(config, m, n, K)
+    first, last = tiles[0], tiles[-1]
+    return {
+        "load": ceil_div(split.size(0) * (first.rows + first.cols) * mem.operand_bits,
+                         mem.read_bandwidth),
+        "scaler": essop.shift_scaler_latency,
+        "compute": len(tiles) * K * ceil_div(essop.bitstream_length, essop.bits_per_cycle),
+        "pipeline": essop.pipeline_stages,
+        "writeback": ceil_div(last.rows * last.cols * essop.accumulator_bits,
+                              mem.write_bandwidth),
+    }

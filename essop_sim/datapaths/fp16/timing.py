@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import simpy
 
-from ..config import HardwareConfig
-from .counters import PipelineDrain
-from .fastforward import FastForward
-from .fp16_pipeline import Fp16Multipliers
-from .operand_buffer import MemoryPorts, OperandBuffer, Skip
-from .scheduler import fp16_geometry
-from .sim import DatapathRun, Stats
-from .writeback import WritebackUnit
+from ...config import HardwareConfig
+from ...hw.counters import PipelineDrain
+from ...hw.fastforward import FastForward
+from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
+from ...hw.sim import DatapathRun, Stats
+from ...hw.scheduler import ceil_div
+from ...hw.writeback import WritebackUnit
+from .geometry import fp16_accumulator_bits, fp16_geometry
+from .pipeline import Fp16Multipliers
 
 #: Busy-cycle keys reported for the FP16 baseline (block -> cycles).
 FP16_BLOCKS = ("read_port", "write_port", "shadow", "multipliers", "pipeline", "accumulators")
@@ -31,7 +32,7 @@ _ARRAY_BUSY = ("multipliers", "pipeline", "accumulators")
 _ARRAY_STALLS = ("operand",)
 
 
-class Fp16Datapath(DatapathRun):
+class Fp16EventModel(DatapathRun):
     """One FP16-baseline update of shape [m, n] summed over K, ready to :meth:`run`."""
 
     def __init__(self, config: HardwareConfig, m: int, n: int, K: int,
@@ -126,3 +127,28 @@ class Fp16Datapath(DatapathRun):
                 pending = j
             j += 1
         self.compute_end = env.now
+
+
+def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[str, int]:
+    """The terms of the FP16 baseline's stall-free cycle count (cycles).
+
+    'load' (first batch), 'compute' (G * II with G = ceil(m*n*K / multipliers)), 'pipeline'
+    (D - II: the last product leaves D cycles after its issue cycle, which starts II cycles
+    before the compute term ends), 'writeback' (ceil(m * n * acc_bits / write_bw)). The total
+    is load + compute + max(0, pipeline + writeback) (:func:`closed_form_cycles`); for II = 1,
+    load + ceil(products / multipliers) + D - 1 + writeback.
+    """
+    mem, fp = config.memory, config.fp16
+    split = fp16_geometry(config, m, n, K)
+    return {
+        "load": ceil_div(split.size(0) * (m + n) * mem.operand_bits, mem.read_bandwidth),
+        "compute": ceil_div(m * n * K, fp.multipliers) * fp.issue_interval,
+        "pipeline": fp.pipeline_depth - fp.issue_interval,
+        "writeback": ceil_div(m * n * fp16_accumulator_bits(config), mem.write_bandwidth),
+    }
+
+
+def closed_form_cycles(config: HardwareConfig, m: int, n: int, K: int) -> int:
+    """load + compute + max(0, pipeline + writeback) of :func:`closed_form_terms`."""
+    t = closed_form_terms(config, m, n, K)
+    return t["load"] + t["compute"] + max(0, t["pipeline"] + t["writeback"])

@@ -1,0 +1,133 @@
+"""Comparisons between datapaths: the same records replayed through named baselines.
+
+``compare(report, baselines)`` extends each row of a design's report with, per baseline B,
+columns ``vs_B_<metric>``: the baseline's cycles, energy, compute area and error on the same
+record, the time ratio, and energy, area and area-time in both readings of an efficiency claim
+(saving = 1 - new/base, gain = base/new - 1; see :func:`essop_sim.cost.efficiency_improvement`
+and docs/cost.md). ``baseline_config`` builds a baseline from the design's configuration (same
+memory system, clock, seed and cost table), as configured or scaled to equal throughput or area.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .config import HardwareConfig
+from .errors import ConfigError, TraceError
+
+#: How a baseline is sized: as configured, or its parallelism scaled until its time on the
+#: trace (throughput) or its compute area matches the design's.
+ISO_MODES = ("none", "throughput", "area")
+
+#: Efficiency readings copied per baseline (prefix 'vs_<name>_').
+READINGS = ("energy_saving", "energy_efficiency_gain", "area_saving", "area_efficiency_gain",
+            "area_time_saving", "area_time_efficiency_gain")
+
+
+def _total_time(config: HardwareConfig, trace: Any) -> float:
+    from .hw import time_update
+
+    return math.fsum(time_update(config, r.m, r.n, r.K).time_s for r in trace.records)
+
+
+def _compute_area(config: HardwareConfig) -> float:
+    from .cost import MEMORY_COMPONENTS, estimate_area
+
+    return estimate_area(config).total(exclude=MEMORY_COMPONENTS)
+
+
+def _scaled(base: HardwareConfig, measure: Callable[[HardwareConfig], float], target: float,
+            name: str) -> tuple[HardwareConfig, float]:
+    """The baseline with the smallest parallelism factor (to 0.1%, by bisection in log space)
+    whose ``measure`` is at most ``target``; returns (config, factor)."""
+    from .datapaths.registry import get_datapath
+
+    datapath = get_datapath(name)
+    if datapath.scale_parallelism(base, 1.0) is None:
+        raise ConfigError("--iso", "datapath", name, "a baseline that can scale its parallelism")
+    lo, hi = 1.0, 1.0
+    while measure(datapath.scale_parallelism(base, hi)) > target and hi < 1 << 20:
+        lo, hi = hi, hi * 2.0
+    while measure(datapath.scale_parallelism(base, lo)) <= target and lo > 1.0 / (1 << 20):
+        lo, hi = lo / 2.0, lo
+    for _ in range(40):
+        if hi / lo < 1.001:
+            break
+        mid = math.sqrt(lo * hi)
+        if measure(datapath.scale_parallelism(base, mid)) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return datapath.scale_parallelism(base, hi), hi
+
+
+def baseline_config(config: HardwareConfig, name: str, *, iso: str = "none",
+                    trace: Any = None) -> tuple[HardwareConfig, float]:
+    """``config`` with datapath ``name`` (same memory, clock, seed, cost table and the sections
+    as configured); with ``iso='throughput'`` its parallelism scaled so that its total time on
+    ``trace`` is at most the design's, with ``iso='area'`` so that its compute area is at most
+    the design's. Returns (baseline config, parallelism factor applied)."""
+    from .datapaths.registry import get_datapath
+
+    get_datapath(name, "--compare")
+    if iso not in ISO_MODES:
+        raise ConfigError("--iso", "iso", iso, "one of " + ", ".join(ISO_MODES))
+    base = dataclasses.replace(config, datapath=name)
+    if iso == "throughput":
+        return _scaled(base, lambda c: _total_time(c, trace), _total_time(config, trace), name)
+    if iso == "area":
+        return _scaled(base, _compute_area, _compute_area(config), name)
+    return base, 1.0
+
+
+def compare(report: Any, baselines: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The design's rows extended with each baseline's figures on the same records.
+
+    Adds, per baseline B and row: ``vs_B_cycles``, ``vs_B_energy_pj``,
+    ``vs_B_area_compute_um2``, ``vs_B_rel_error``, ``vs_B_time_ratio`` (design time / baseline
+    time) and ``vs_B_<reading>`` for each of :data:`READINGS`. Energies include SRAM traffic on
+    both sides; areas are compute only (``area_compute_um2``), because a baseline need not model
+    an operand buffer.
+    """
+    from .cost import efficiency_improvement
+
+    keys = [(r["layer"], r["step"]) for r in report.rows]
+    rows = [dict(r) for r in report.rows]
+    for name, base in baselines.items():
+        if keys != [(r["layer"], r["step"]) for r in base.rows]:
+            raise TraceError(report.meta.get("trace"), f"the design's and the {name} baseline's "
+                             "reports hold different records; compare runs of the same trace "
+                             "and selection")
+        for row, b in zip(rows, base.rows, strict=True):
+            gains = efficiency_improvement(row["energy_pj"], b["energy_pj"],
+                                           row["area_compute_um2"], b["area_compute_um2"],
+                                           new_cycles=row["cycles"], base_cycles=b["cycles"])
+            prefix = f"vs_{name}_"
+            row.update({prefix + "cycles": b["cycles"], prefix + "energy_pj": b["energy_pj"],
+                        prefix + "area_compute_um2": b["area_compute_um2"],
+                        prefix + "rel_error": b["rel_error"],
+                        prefix + "time_ratio": row["time_s"] / b["time_s"]})
+            row.update({prefix + key: gains[key] for key in READINGS})
+    return rows
+
+
+def compare_columns(names: list[str]) -> tuple[tuple[str, str, str], ...]:
+    """Columns ``essop-sim run --compare`` prints: per baseline, its cycles and energy and the
+    design's energy, area and area-time savings over it (reading A; the JSON/CSV hold both)."""
+    cols: list[tuple[str, str, str]] = [
+        ("layer", "layer", "s"), ("step", "step", "d"), ("K", "K", "d"),
+        ("label", "design", "s"), ("cycles", "cycles", ",d"), ("rel_error", "rel_err", ".4f"),
+        ("energy_pj", "energy_pJ", ".4g")]
+    for name in names:
+        p = f"vs_{name}_"
+        cols += [(p + "cycles", f"{name}_cycles", ",d"), (p + "energy_pj", f"{name}_pJ", ".4g"),
+                 (p + "energy_saving", f"E_sav_{name}", ".1%"),
+                 (p + "area_saving", f"A_sav_{name}", ".1%"),
+                 (p + "area_time_saving", f"AT_sav_{name}", ".1%")]
+    return tuple(cols)
+
+
+__all__ = ["ISO_MODES", "READINGS", "baseline_config", "compare", "compare_columns"]

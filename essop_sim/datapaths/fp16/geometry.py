@@ -1,0 +1,27 @@
+"""The FP16 baseline's batches (one tile: the whole [m, n] update) and accumulator width."""
+
+from __future__ import annotations
+
+from ...config import HardwareConfig
+from ...hw.scheduler import BatchSplit, ceil_div, check_shape
+
+
+def fp16_batch_steps(config: HardwareConfig, m: int, n: int) -> int:
+    """k-steps per FP16 operand batch: max(V, ceil(multipliers / (m * n))).
+
+    A buffer half must hold at least one issue group of ``multipliers`` products, or the flat
+    product stream could need three batches at once (deadlock with double buffering); the
+    buffer is sized up to that minimum where V is smaller.
+    """
+    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers, m * n))
+
+
+def fp16_geometry(config: HardwareConfig, m: int, n: int, K: int) -> BatchSplit:
+    """The FP16 batch split of the K k-steps (one tile: the whole [m, n] update)."""
+    check_shape(m, n, K)
+    return BatchSplit(K, fp16_batch_steps(config, m, n))
+
+
+def fp16_accumulator_bits(config: HardwareConfig) -> int:
+    """Width of one FP16-baseline accumulator as written back: 16 (fp16) or 32 (fp32) bits."""
+    return 16 if config.fp16.accumulator == "fp16" else 32
