@@ -130,6 +130,10 @@ class EssopGradients:
         torch = require_torch()
         if not (isinstance(config, HardwareConfig) or config == EXACT):
             raise TypeError(f"config must be a HardwareConfig or {EXACT!r}; got {config!r:.80}")
+        if config != EXACT:
+            from .datapaths.registry import datapath_of
+
+            datapath_of(config)   # an unknown datapath is a ConfigError here, not at backward
         self.model = model
         self.config = config
         self.seed = int(seed)
@@ -427,18 +431,15 @@ def train_classifier(make_model: Callable[[], nn.Module],
 
 
 def run_label(config: HardwareConfig | str | None) -> str:
-    """Short name of what computes the weight gradients: 'fp32', 'exact', 'fp16' or
-    'essop-bl<BL>' (plus '-element' for per-element random numbers)."""
+    """Short name of what computes the weight gradients: 'fp32', 'exact', or the datapath's
+    label (e.g. 'fp16', 'essop-bl<BL>', plus '-element' for per-element random numbers)."""
+    from .datapaths.registry import datapath_of
+
     if config is None:
         return "fp32"
     if config == EXACT:
         return "exact"
-    if config.datapath == "fp16":
-        return "fp16"
-    label = f"essop-bl{config.essop.bitstream_length}"
-    if config.essop.rng.sharing != "vector":
-        label += f"-{config.essop.rng.sharing}"
-    return label
+    return datapath_of(config).label(config)
 
 
 __all__ = [
