@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     from essop_sim.config import HardwareConfig
+    from essop_sim.datapaths.essop.numerics import default_chunk, essop_outer_product
     from essop_sim.numerics import and_counter, comparator, shift_scaler
-    from essop_sim.numerics.essop import default_chunk, essop_outer_product
     from essop_sim.numerics.lfsr import RngBanks
     from essop_sim.workloads import resnet32_cifar10
 

@@ -12,10 +12,10 @@ import pytest
 from reference_essop import reference_essop
 
 from essop_sim import HardwareConfig, OperandError, outer_product
+from essop_sim.datapaths.essop import numerics as essop_module
+from essop_sim.datapaths.essop.numerics import effective_learning_rate, essop_outer_product
 from essop_sim.errors import ConfigError
 from essop_sim.numerics import comparator
-from essop_sim.numerics import essop as essop_module
-from essop_sim.numerics.essop import effective_learning_rate, essop_outer_product
 from essop_sim.numerics.lfsr import (
     DEFAULT_TAPS,
     RngBanks,

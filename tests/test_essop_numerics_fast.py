@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from essop_sim import HardwareConfig, OperandError
+from essop_sim.datapaths.essop.numerics import essop_outer_product
 from essop_sim.numerics import comparator, shift_scaler
-from essop_sim.numerics.essop import essop_outer_product
 
 
 def make_config(w: int, bl: int, kind: str = "lfsr", sequence: str = "continue",

@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from essop_sim import HardwareConfig
-from essop_sim.numerics.essop import essop_outer_product
+from essop_sim.datapaths.essop.numerics import essop_outer_product
 from essop_sim.numerics.lfsr import RngBanks
 
 Z = 5.0

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from essop_sim.config import load_config
+from essop_sim.datapaths.fp16 import numerics as fp16_datapath
 from essop_sim.errors import OperandError
 from essop_sim.numerics import fp16 as F
-from essop_sim.numerics import fp16_datapath, outer_product
+from essop_sim.numerics import outer_product
 
 # ---------------------------------------------------------------------------------------------
 # The integer reference: binary16 as (sign, integer significand M, exponent e), value M * 2^e.

@@ -82,7 +82,7 @@ def compare(essop: HardwareConfig, fp16: HardwareConfig, table: CostTable, label
     c_essop = -(-essop.essop.bitstream_length // essop.essop.bits_per_cycle) / elements
     c_fp16 = fp16.fp16.issue_interval / fp16.fp16.multipliers
     readings = efficiency_improvement(e_essop, e_fp16, a_essop, a_fp16,
-                                      essop_cycles=c_essop, fp16_cycles=c_fp16)
+                                      new_cycles=c_essop, base_cycles=c_fp16)
     skip = set(MEMORY_COMPONENTS)
     return Point(label, e_essop / elements, e_fp16 / elements, a_essop, a_fp16, c_essop, c_fp16,
                  readings,

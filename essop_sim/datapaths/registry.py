@@ -82,7 +82,7 @@ class Plugin(ABC):
         """This plug-in's configuration section of a HardwareConfig."""
         return config.section(self.name)
 
-    def check(self, config: Any, source: str) -> None:
+    def check(self, config: Any, source: str) -> None:  # noqa: B027 - optional hook
         """Cross-field rules a single field's range cannot express; raise ConfigError naming
         ``source`` and the dotted key. Called by ``load_config`` for every registered plug-in
         whose section is in use."""

@@ -15,9 +15,8 @@ batches, stall causes, closed forms) are in docs/timing.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import HardwareConfig

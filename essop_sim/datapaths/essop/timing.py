@@ -26,9 +26,9 @@ from ...hw.counters import Counters, PipelineDrain
 from ...hw.fastforward import FastForward
 from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
 from ...hw.rng_bank import RngBanks
+from ...hw.scheduler import ceil_div
 from ...hw.shift_scaler import ShiftScaler
 from ...hw.sim import DatapathRun, Stats
-from ...hw.scheduler import ceil_div
 from ...hw.writeback import WritebackUnit
 from .geometry import essop_geometry
 

@@ -24,7 +24,8 @@ class Fp16Datapath(Datapath):
 
     def describe(self, config: Any) -> str:
         f = config.fp16
-        return f"FP16 {f.multipliers} multipliers, {f.accumulator} accumulators"
+        text = f"FP16, {f.multipliers} multipliers"
+        return text + (", fp16 accumulators" if f.accumulator == "fp16" else "")
 
     def outer_product(self, x, delta, config, seed, *, chunk=None):
         from .numerics import fp16_outer_product

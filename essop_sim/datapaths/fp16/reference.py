@@ -1,4 +1,5 @@
-"""Per-cycle reference model of the FP16-baseline timing, for validating its event model on small cases.
+"""Per-cycle reference model of the FP16 baseline's timing, to validate its event model on
+small cases.
 
 See :mod:`essop_sim.hw.reference` for the cycle-boundary order and the memory side it shares
 with every reference; the datapath's own rules are re-stated here from docs/timing.md.

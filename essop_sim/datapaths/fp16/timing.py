@@ -20,8 +20,8 @@ from ...config import HardwareConfig
 from ...hw.counters import PipelineDrain
 from ...hw.fastforward import FastForward
 from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
-from ...hw.sim import DatapathRun, Stats
 from ...hw.scheduler import ceil_div
+from ...hw.sim import DatapathRun, Stats
 from ...hw.writeback import WritebackUnit
 from .geometry import fp16_accumulator_bits, fp16_geometry
 from .pipeline import Fp16Multipliers
