@@ -114,9 +114,10 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
         result = outer_product(x, delta, config, seed=seed)
         errors = update_error(result.dw, exact_update(record.x, record.delta))
     elif datapath.timing_hints:
-        raise ConfigError("numerics", "datapath", config.datapath,
-                          f"numerics on: the timing of {config.datapath!r} depends on "
-                          f"{', '.join(datapath.timing_hints)}, which its numerics compute")
+        raise ConfigError("--no-numerics", "datapath", config.datapath,
+                          f"a datapath whose timing needs no numerics ({config.datapath!r} "
+                          f"times an update from {', '.join(datapath.timing_hints)}, which its "
+                          "numerics compute: run with numerics)")
     else:
         errors = dict.fromkeys(ERROR_KEYS, float("nan"))
     timing = time_update(config, record.m, record.n, K,

@@ -43,7 +43,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -371,31 +371,79 @@ PRESENTATION_FILES = frozenset({"cli.py", "sweep.py", "report/plots.py", "report
                                 "training.py", "models.py", "datasets.py", "trace/capture.py"})
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """sha256 (16 hex digits) of the simulator's own code and data files.
-
-    Hashes every ``.py`` and ``.yaml`` file of the installed ``essop_sim`` package (cost tables
-    included) except :data:`PRESENTATION_FILES`. A point file records it, and a resumed sweep
-    recomputes points that an older or edited simulator produced, even under the same version.
-    """
-    root = Path(__file__).resolve().parent
+def _digest_files(root: Path, skip: Callable[[str], bool]) -> str:
+    """sha256 of the ``.py`` / ``.yaml`` files under ``root`` (relative names and contents),
+    in sorted order, except those whose relative POSIX path ``skip`` accepts."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         if path.suffix not in (".py", ".yaml", ".yml") or "__pycache__" in path.parts:
             continue
         rel = path.relative_to(root).as_posix()
-        if rel in PRESENTATION_FILES:
-            continue
-        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+        if not skip(rel):
+            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
+
+def _in_a_datapath_folder(rel: str) -> bool:
+    """Is ``rel`` (relative to the package) inside one plug-in's folder, datapaths/<name>/?"""
+    parts = rel.split("/")
+    return len(parts) > 2 and parts[0] == "datapaths"
+
+
+@functools.lru_cache(maxsize=1)
+def _core_fingerprint() -> str:
+    root = Path(__file__).resolve().parent
+    return _digest_files(root, lambda rel: rel in PRESENTATION_FILES
+                         or _in_a_datapath_folder(rel))
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_fingerprint(folder: Path) -> str:
+    return _digest_files(folder, lambda rel: False)
+
+
+def code_fingerprint(config: HardwareConfig | None = None) -> str:
+    """sha256 (16 hex digits) of the simulator code a point depends on.
+
+    The shared core: every ``.py`` and ``.yaml`` file of the installed ``essop_sim`` package
+    (cost tables included) except :data:`PRESENTATION_FILES` and the plug-in folders
+    ``datapaths/<name>/``; plus, given ``config``, the folder of its datapath and of each of its
+    stages (``Plugin.source_dir``, also for third-party plug-ins). Editing one datapath thus
+    keeps every other datapath's finished points. A point file records it, and a resumed sweep
+    recomputes points that an older or edited simulator produced, even under the same version.
+    """
+    core = _core_fingerprint()
+    if config is None:
+        return core[:16]
+    from .datapaths.registry import datapath_of, stages_of
+
+    folders = [p.source_dir for p in (datapath_of(config), *stages_of(config))]
+    text = core + "".join(_folder_fingerprint(f) for f in folders)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plugin_refs(config: HardwareConfig) -> list[str]:
+    """'module:Class' of the datapath and stages ``config`` uses, so that a worker process
+    registers plug-ins the parent registered at run time (entry points register themselves)."""
+    from .datapaths.registry import datapath_of, stages_of
+
+    return [f"{type(p).__module__}:{type(p).__qualname__}"
+            for p in (datapath_of(config), *stages_of(config))]
+
+
+def _register_plugins(refs: Sequence[str]) -> None:
+    from .datapaths.registry import register
+
+    for ref in refs:
+        module, _, name = ref.partition(":")
+        register(getattr(importlib.import_module(module), name))
 
 
 def _task(point: SweepPoint, simulate: str) -> dict[str, Any]:
     return {"index": point.index, "point_id": point.point_id, "config": point.config,
             "trace_path": point.trace_path, "layers": point.layers, "steps": point.steps,
-            "numerics": point.numerics, "simulate": simulate}
+            "numerics": point.numerics, "simulate": simulate,
+            "plugins": _plugin_refs(point.config)}
 
 
 def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -403,6 +451,7 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns ``{"rows": [...], "meta": {...}, "elapsed_s": float}``; exceptions propagate.
     """
+    _register_plugins(task.get("plugins", ()))
     module, _, name = task["simulate"].partition(":")
     simulate = getattr(importlib.import_module(module), name)
     started = time.perf_counter()
@@ -426,7 +475,8 @@ def _run_point_safe(task: Mapping[str, Any]) -> dict[str, Any]:
 def _record(point: SweepPoint, result: Mapping[str, Any]) -> dict[str, Any]:
     from . import __version__
 
-    return {"format": POINT_FORMAT, "version": __version__, "code": code_fingerprint(),
+    return {"format": POINT_FORMAT, "version": __version__,
+            "code": code_fingerprint(point.config),
             "point_id": point.point_id,
             "index": point.index, "trace": point.trace, "trace_path": point.trace_path,
             "trace_digest": point.trace_digest, "assignments": dict(point.assignments),
@@ -451,7 +501,7 @@ def _load_valid(path: Path, point: SweepPoint) -> dict | None:
         return None
     if not (isinstance(record, dict) and record.get("format") == POINT_FORMAT
             and record.get("version") == __version__
-            and record.get("code") == code_fingerprint()
+            and record.get("code") == code_fingerprint(point.config)
             and record.get("point_id") == point.point_id
             and record.get("trace_digest") == point.trace_digest
             and record.get("config") == to_jsonable(config_to_dict(point.config))

@@ -10,11 +10,10 @@ from typing import Any
 RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("layer", "layer", "s"),
     ("step", "step", "d"),
-    ("datapath", "path", "s"),
     ("m", "m", "d"),
     ("n", "n", "d"),
     ("K", "K", "d"),
-    ("bitstream_length", "BL", "d"),
+    ("label", "hardware", "s"),
     ("cycles", "cycles", ",d"),
     ("utilization", "util", ".3f"),
     ("stall_operand", "stall_op", ",d"),
@@ -23,23 +22,6 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("energy_pj", "energy_pJ", ".4g"),
     ("energy_per_element_pj", "pJ/elem", ".3g"),
 )
-
-#: Columns printed by ``essop-sim run --compare-fp16``.
-COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("layer", "layer", "s"),
-    ("step", "step", "d"),
-    ("K", "K", "d"),
-    ("bitstream_length", "BL", "d"),
-    ("cycles", "cycles", ",d"),
-    ("fp16_cycles", "fp16_cycles", ",d"),
-    ("rel_error", "rel_err", ".4f"),
-    ("energy_pj", "energy_pJ", ".4g"),
-    ("fp16_energy_pj", "fp16_pJ", ".4g"),
-    ("energy_saving", "E_saving", ".1%"),
-    ("area_saving", "A_saving", ".1%"),
-    ("area_time_saving", "AT_saving", ".1%"),
-)
-
 
 def _cell(value: Any, fmt: str) -> str:
     if value is None:
