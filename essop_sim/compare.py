@@ -5,7 +5,9 @@ columns ``vs_B_<metric>``: the baseline's cycles, energy, compute area and error
 record, the time ratio, and energy, area and area-time in both readings of an efficiency claim
 (saving = 1 - new/base, gain = base/new - 1; see :func:`essop_sim.cost.efficiency_improvement`
 and docs/cost.md). ``baseline_config`` builds a baseline from the design's configuration (same
-memory system, clock, seed and cost table), as configured or scaled to equal throughput or area.
+memory system, clock, seed and cost table), as configured, or with its parallelism scaled to the
+smallest size that is not slower than the design on the trace (iso-throughput) or the largest
+that is not bigger in compute area (iso-area).
 """
 
 from __future__ import annotations
@@ -39,29 +41,54 @@ def _compute_area(config: HardwareConfig) -> float:
     return estimate_area(config).total(exclude=MEMORY_COMPONENTS)
 
 
+#: Parallelism factors searched: 2^-20 .. 2^20 of the configured baseline.
+_LIMIT = 2.0 ** 20
+
+
+def _edge(ok: Callable[[float], bool], ok_above: bool) -> float | None:
+    """The factor where ``ok`` flips, on its ok side, to 0.1% (bisection in log space): the
+    smallest ok factor if ok holds above the edge, else the largest. None if nothing is ok."""
+    good, bad, f = None, None, 1.0
+    outward = 2.0 if ok_above else 0.5
+    while good is None and 1 / _LIMIT <= f <= _LIMIT:
+        if ok(f):
+            good = f
+        else:
+            bad, f = f, f * outward
+    if good is None:
+        return None
+    f = good
+    while bad is None and 1 / _LIMIT <= f <= _LIMIT:
+        f /= outward
+        if ok(f):
+            good = f
+        else:
+            bad = f
+    if bad is None:
+        return good
+    while max(good, bad) / min(good, bad) > 1.001:
+        mid = math.sqrt(good * bad)
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
 def _scaled(base: HardwareConfig, measure: Callable[[HardwareConfig], float], target: float,
-            name: str) -> tuple[HardwareConfig, float]:
-    """The baseline with the smallest parallelism factor (to 0.1%, by bisection in log space)
-    whose ``measure`` is at most ``target``; returns (config, factor)."""
+            name: str, ok_above: bool) -> tuple[HardwareConfig, float]:
+    """The baseline scaled to the edge where ``measure`` <= ``target`` flips; returns
+    (config, factor)."""
     from .datapaths.registry import get_datapath
 
     datapath = get_datapath(name)
     if datapath.scale_parallelism(base, 1.0) is None:
         raise ConfigError("--iso", "datapath", name, "a baseline that can scale its parallelism")
-    lo, hi = 1.0, 1.0
-    while measure(datapath.scale_parallelism(base, hi)) > target and hi < 1 << 20:
-        lo, hi = hi, hi * 2.0
-    while measure(datapath.scale_parallelism(base, lo)) <= target and lo > 1.0 / (1 << 20):
-        lo, hi = lo / 2.0, lo
-    for _ in range(40):
-        if hi / lo < 1.001:
-            break
-        mid = math.sqrt(lo * hi)
-        if measure(datapath.scale_parallelism(base, mid)) <= target:
-            hi = mid
-        else:
-            lo = mid
-    return datapath.scale_parallelism(base, hi), hi
+    factor = _edge(lambda f: measure(datapath.scale_parallelism(base, f)) <= target, ok_above)
+    if factor is None:
+        raise ConfigError("--iso", name, target, f"a size of the {name} baseline that matches "
+                          "the design (none between 2^-20 and 2^20 of its configured size)")
+    return datapath.scale_parallelism(base, factor), factor
 
 
 def baseline_config(config: HardwareConfig, name: str, *, iso: str = "none",
@@ -76,10 +103,11 @@ def baseline_config(config: HardwareConfig, name: str, *, iso: str = "none",
     if iso not in ISO_MODES:
         raise ConfigError("--iso", "iso", iso, "one of " + ", ".join(ISO_MODES))
     base = dataclasses.replace(config, datapath=name)
-    if iso == "throughput":
-        return _scaled(base, lambda c: _total_time(c, trace), _total_time(config, trace), name)
-    if iso == "area":
-        return _scaled(base, _compute_area, _compute_area(config), name)
+    if iso == "throughput":   # the smallest baseline that is not slower
+        return _scaled(base, lambda c: _total_time(c, trace), _total_time(config, trace), name,
+                       ok_above=True)
+    if iso == "area":         # the largest baseline that is not bigger
+        return _scaled(base, _compute_area, _compute_area(config), name, ok_above=False)
     return base, 1.0
 
 

@@ -18,32 +18,50 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYERS = [("conv1", 9, 8, 64), ("fc", 32, 10, 4)]
 
 
+#: The fake non-BL datapaths: label, compute-cycle divisor, energy per MAC (pJ), area (um^2),
+#: rel_error, cosine and their own prefixed report columns. 'other' stands for a datapath this
+#: module has never heard of.
+BASELINES = {
+    "fp16": ("FP16, 64 multipliers", 16, 2.0, 30000.0, 1e-3, 0.999999,
+             {"fp16_multipliers": 64, "fp16_accumulator": "fp32"}),
+    "other": ("Other engine, 4 lanes", 4, 0.5, 9000.0, 1e-2, 0.9999, {"other_lanes": 4}),
+}
+
+
 def _row(point, trace, datapath, bl, r, c, layer, n, m, K, step=0):
-    essop = datapath == "essop"
-    compute = (math.ceil(m / r) * math.ceil(n / c) * K * bl) if essop else m * n * K // 16 + 1
+    """One report row: an ESSOP point (BL x r x c) unless ``datapath`` is one of BASELINES."""
+    baseline = BASELINES.get(datapath)
+    if baseline is None:
+        compute = math.ceil(m / r) * math.ceil(n / c) * K * bl
+        label, energy, area, error, cosine = (f"ESSOP BL={bl} {r}x{c}", 0.1, 1500.0,
+                                              1.3 / math.sqrt(bl), 1 - 0.5 / bl)
+        own = {"essop_bitstream_length": bl, "essop_array_rows": r, "essop_array_cols": c}
+    else:
+        label, divisor, energy, area, error, cosine, own = baseline
+        compute = m * n * K // divisor + 1
     stalls = {"stall_fill": 5, "stall_operand": compute // 8, "stall_rng": 0,
               "stall_writeback": 3, "stall_drain": 2}
     cycles = compute + sum(stalls.values())
     row = {"point_index": point, "point_id": f"p{point}", "trace": trace,
            "essop.bitstream_length": bl, "essop.array.rows": r, "essop.array.cols": c,
-           "datapath": datapath, "layer": layer, "step": step, "n": n, "m": m, "K": K,
-           "bitstream_length": bl if essop else 0, "array_rows": r if essop else 0,
-           "array_cols": c if essop else 0, "multipliers": 0 if essop else 64,
-           "cycles": cycles, "ideal_cycles": compute, "time_s": cycles * 1e-9,
+           "datapath": datapath, "layer": layer, "step": step, "label": label, "n": n, "m": m,
+           "K": K, "cycles": cycles, "ideal_cycles": compute, "time_s": cycles * 1e-9,
            "utilization": compute / cycles, "busy_and_array": compute / cycles,
            "busy_rng_bank": 0.5 * compute / cycles}
     row.update(stalls)
-    row.update(rel_error=(1.3 / math.sqrt(bl)) if essop else 1e-3,
-               cosine=(1 - 0.5 / bl) if essop else 0.999999, energy_pj=(0.1 if essop else 2.0)
-               * n * m * K, area_um2=1500.0 if essop else 30000.0)
+    row.update(rel_error=error, cosine=cosine, energy_pj=energy * n * m * K, area_um2=area,
+               area_compute_um2=0.8 * area)
+    row.update(own)
     return row
 
 
-def _table(bls=(8, 32, 64), arrays=((8, 8), (32, 32)), fp16=True, traces=("t1",), steps=(0,)):
+def _table(bls=(8, 32, 64), arrays=((8, 8), (32, 32)), fp16=True, traces=("t1",), steps=(0,),
+           others=()):
+    """ESSOP points over bls x arrays, then an FP16 point (``fp16``) and one of each of
+    ``others`` (names of BASELINES)."""
     rows, point = [], 0
     configs = [("essop", bl, r, c) for bl in bls for r, c in arrays]
-    if fp16:
-        configs.append(("fp16", 64, 32, 32))
+    configs += [(name, 64, 32, 32) for name in (("fp16",) if fp16 else ()) + tuple(others)]
     for datapath, bl, r, c in configs:
         for trace in traces:
             for step in steps:
@@ -84,8 +102,8 @@ def test_a_table_without_fp16_skips_the_energy_comparison_with_a_note(tmp_path):
     written = plots.plot_results(table, tmp_path / "f", formats=("png",), note=notes.append,
                                  only=("energy_area", "cycle_breakdown"))
     assert [p.name for p in written] == ["cycle_breakdown.png"]
-    assert notes == ["skipped figure energy_area: needs an ESSOP and an FP16 point (no FP16 "
-                     "rows)"]
+    assert notes == ["skipped figure energy_area: needs a second datapath (all points are ESSOP) "
+                     "or a compare report (run --compare)"]
     for name in set(plots.FIGURES) - {"energy_area"}:  # the others are drawn without a note
         plots.FIGURES[name](read_rows(table), note=pytest.fail)
 
@@ -143,7 +161,7 @@ def test_error_figure_reference_line_passes_through_the_smallest_bl_point():
 
 
 def test_error_figure_keeps_one_line_per_array_size_when_they_differ():
-    rows = [dict(r, rel_error=r["rel_error"] * 1.1) if r["array_rows"] == 32 else r
+    rows = [dict(r, rel_error=r["rel_error"] * 1.1) if r.get("essop_array_rows") == 32 else r
             for r in _table()]
     fig = plots.figure_error_vs_bl(rows, note=pytest.fail)
     labels = [line.get_label() for line in fig.axes[0].lines]
@@ -156,14 +174,105 @@ def test_error_figure_is_skipped_when_numerics_were_off():
         plots.figure_error_vs_bl(rows, note=pytest.fail)
 
 
+def _titles(fig):
+    """Every axes title of ``fig``, line breaks (wrapping) undone."""
+    return [ax.get_title().replace("\n", " ") for ax in fig.axes]
+
+
 def test_energy_area_uses_the_default_reference_point_and_states_the_ratio():
     fig = plots.figure_energy_area(_table(), note=pytest.fail)
-    assert "BL=64, 32x32" in fig.get_suptitle()
-    titles = [ax.get_title() for ax in fig.axes]
+    assert fig.get_suptitle() == "ESSOP BL=64 32x32 vs FP16, 64 multipliers"
+    titles = _titles(fig)
     energy = sum(0.1 * n * m * K for _, n, m, K in LAYERS)
     fp16 = sum(2.0 * n * m * K for _, n, m, K in LAYERS)
-    assert any(f"{100 * energy / fp16:.1f}% of FP16" in t for t in titles)
-    assert any("5.0% of FP16 (20.0x less)".replace(" (", "\n(") in t for t in titles)  # area
+    assert any(f"ESSOP BL=64 32x32 = {100 * energy / fp16:.1f}% of FP16, 64 multipliers "
+               f"({fp16 / energy:.1f}x less)" in t for t in titles)
+    assert any(t.startswith("Area ESSOP BL=64 32x32 = 5.0% of FP16, 64 multipliers (20.0x less)")
+               for t in titles)
+    ax_energy = fig.axes[0]
+    assert ax_energy.get_legend_handles_labels()[1] == ["ESSOP BL=64 32x32",
+                                                         "FP16, 64 multipliers"]
+    assert len(ax_energy.patches) == 2 * len(LAYERS)
+
+
+def test_a_third_unknown_datapath_is_a_reference_line_and_a_third_bar_group(tmp_path):
+    # through the CSV, where the 'other' rows' essop_* cells come back empty (None)
+    rows = read_rows(write_table(_table(others=("other",)), tmp_path, "sweep", {})["csv"])
+    other, last = "Other engine, 4 lanes", rows[-1]
+    assert last["label"] == other and last["essop_bitstream_length"] is None
+    other_cycles = sum(r["cycles"] for r in rows if r["point_id"] == last["point_id"])
+
+    ax = plots.figure_cycles_vs_bl(rows, note=pytest.fail).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["8x8", "32x32", "FP16, 64 multipliers",
+                                                       other]
+    fp16_line, other_line = ax.lines[2:]
+    assert list(other_line.get_ydata()) == [other_cycles, other_cycles]  # horizontal
+    assert other_line.get_color() != fp16_line.get_color()
+    ax = plots.figure_error_vs_bl(rows, note=pytest.fail).axes[0]
+    assert [line.get_label() for line in ax.lines][-2:] == ["FP16, 64 multipliers", other]
+    assert ax.lines[-1].get_ydata()[0] == pytest.approx(1e-2)
+    image = plots.figure_utilization(rows, note=pytest.fail).axes[0].images[0]
+    assert image.get_array().shape == (2, 3)  # the BL points only
+
+    fig = plots.figure_energy_area(rows, note=pytest.fail)
+    ax_energy, ax_total = fig.axes[:2]
+    assert ax_energy.get_legend_handles_labels()[1] == ["ESSOP BL=64 32x32",
+                                                         "FP16, 64 multipliers", other]
+    assert len(ax_energy.patches) == 3 * len(LAYERS)
+    assert [t.get_text() for t in ax_total.get_xticklabels()] == ["ESSOP", "FP16", "OTHER"]
+    assert [p.get_height() for p in ax_total.patches] == pytest.approx(
+        [sum(f * n * m * K for _, n, m, K in LAYERS) for f in (0.1, 2.0, 0.5)])
+    total = ax_total.get_title().replace("\n", " ")
+    assert "= 5.0% of FP16, 64 multipliers (20.0x less)" in total
+    assert f"ESSOP BL=64 32x32 = 20.0% of {other} (5.0x less)" in total
+    assert fig.get_suptitle() == f"ESSOP BL=64 32x32 vs FP16, 64 multipliers vs {other}"
+
+    notes = []
+    written = plots.plot_results(tmp_path, tmp_path / "f", formats=("png",), note=notes.append)
+    assert sorted(p.stem for p in written) == sorted(plots.FIGURES) and notes == []
+
+
+def test_points_of_a_table_without_labels_are_named_by_their_datapath():
+    rows = [{k: v for k, v in r.items() if k != "label"} for r in _table(others=("other",))]
+    ax = plots.figure_cycles_vs_bl(rows, note=pytest.fail).axes[0]
+    assert [line.get_label() for line in ax.lines][-2:] == ["FP16", "OTHER"]
+
+
+def _compare_report(baselines):
+    """A ``run --compare`` report: one ESSOP point, per baseline B its vs_B_* columns."""
+    rows = [{k: v for k, v in r.items() if k not in ("point_id", "point_index", "trace")}
+            for r in _table(bls=(64,), arrays=((32, 32),), fp16=False)]
+    for row in rows:
+        for name in baselines:
+            b = _row(0, "t1", name, 64, 32, 32, row["layer"], row["n"], row["m"], row["K"])
+            p = f"vs_{name}_"
+            row.update({p + "cycles": b["cycles"], p + "energy_pj": b["energy_pj"],
+                        p + "area_compute_um2": b["area_compute_um2"],
+                        p + "rel_error": b["rel_error"], p + "time_ratio": 0.5,
+                        p + "energy_saving": 1 - row["energy_pj"] / b["energy_pj"]})
+    return rows
+
+
+@pytest.mark.parametrize("baselines", [("fp16",), ("fp16", "other")])
+def test_a_compare_report_draws_energy_area_from_its_vs_columns(tmp_path, baselines):
+    path = write_table(_compare_report(baselines), tmp_path, "report", {})["json"]
+    notes = []
+    written = plots.plot_results(path, tmp_path / "f", formats=("png",), note=notes.append,
+                                 only=("energy_area",))
+    assert [p.name for p in written] == ["energy_area.png"] and notes == []
+
+    fig = plots.figure_energy_area(read_rows(path), note=pytest.fail)
+    names = [name.upper() for name in baselines]
+    assert fig.get_suptitle() == " vs ".join(["ESSOP BL=64 32x32", *names])
+    ax_energy, ax_total, ax_area, ax_area_total = fig.axes
+    assert ax_energy.get_legend_handles_labels()[1] == ["ESSOP BL=64 32x32", *names]
+    heights = [p.get_height() for p in ax_energy.patches]  # design's bars, then each baseline's
+    assert heights[len(LAYERS):2 * len(LAYERS)] == pytest.approx(
+        [2.0 * n * m * K for _, n, m, K in LAYERS])
+    assert "= 5.0% of FP16 (20.0x less)" in ax_total.get_title().replace("\n", " ")
+    assert "compute area" in ax_area.get_ylabel()
+    assert [p.get_height() for p in ax_area_total.patches] == pytest.approx(
+        [1200.0, 24000.0, 7200.0][:len(baselines) + 1])  # area_compute_um2 of each side
 
 
 def test_cycle_breakdown_stacks_compute_and_stalls_to_the_total_cycles():

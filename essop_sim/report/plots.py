@@ -5,13 +5,14 @@ holding one) and draws every figure the table supports, skipping the others with
 
 =====================  =========================================================================
 ``cycles_vs_bl``       cycles and time per training step vs bitstream length, one line per array
-                       size (ESSOP), log-log
+                       size, log-log; every other point as a dashed horizontal reference line
 ``utilization``        heatmaps over array size x bitstream length: array utilization and each
                        block's busy fraction (cycle-weighted over the layers)
 ``error_vs_bl``        update error (relative Frobenius error, cosine similarity) vs bitstream
                        length, with a 1/sqrt(BL) reference line through the smallest-BL point of
-                       the first series
-``energy_area``        energy and area of ESSOP vs FP16, per layer and in total
+                       the first series; every other point as a dotted horizontal line
+``energy_area``        energy and area of the design point vs every other datapath in the table
+                       (or vs the baselines of a ``run --compare`` report), per layer and in total
 ``cycle_breakdown``    per-layer cycles of one configuration, stacked: compute (cycles minus all
                        stalls) and each stall cause
 =====================  =========================================================================
@@ -19,9 +20,14 @@ holding one) and draws every figure the table supports, skipping the others with
 Conventions: a *point* is one configuration on one trace (rows sharing ``point_id``; a single
 run's report is one point). When a trace holds several steps, per-layer values are means over the
 steps and totals are sums over layers of those means, i.e. *per training step*. When a table
-holds several traces, figures use the first one (a note says so). The reference configuration of
-the per-configuration figures is the ESSOP point with the default bitstream length and array size
-(64, 32x32) if present, else the first ESSOP point; pass ``point_id`` to choose another.
+holds several traces, figures use the first one (a note says so). A *BL point* has an
+``essop_bitstream_length`` value: the bitstream-length figures draw BL points over BL, one line
+per array size, and every other point (any other datapath) as a horizontal reference line. Points
+are named by their ``label`` column (the datapath's one-line description; tables older than that
+column fall back to the datapath name upper-cased). The *design* point of the per-configuration
+figures is the BL point with the default bitstream length and array size
+(:data:`DEFAULT_REFERENCE`) if present, else the first BL point, else the first point; pass
+``point_id`` to choose another. No datapath is named here: a point's kind is told by its columns.
 
 Figures are built on :class:`matplotlib.figure.Figure` objects, never pyplot, so no display,
 global figure state or backend switch is involved: PNG is rendered by the Agg canvas, SVG/PDF by
@@ -34,7 +40,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +89,19 @@ STYLE: dict[str, Any] = {
     "svg.fonttype": "path",
 }
 
-ESSOP_COLOR, FP16_COLOR = PALETTE[0], PALETTE[3]
-DEFAULT_REFERENCE = {"bitstream_length": 64, "array_rows": 32, "array_cols": 32}
+#: Colour of the design (the BL lines' first series, the design's bars) and of the other
+#: datapaths (reference lines, bar groups), one per datapath in order of appearance.
+DESIGN_COLOR = PALETTE[0]
+REFERENCE_COLORS = (PALETTE[3], PALETTE[7], PALETTE[4], PALETTE[2], PALETTE[1], PALETTE[5])
+
+#: Report columns of the bitstream-length figures' axes: a point with a BL value is a BL point.
+BL_COLUMN = "essop_bitstream_length"
+ARRAY_COLUMNS = ("essop_array_rows", "essop_array_cols")
+#: The default design point: the shipped bitstream length and array size.
+DEFAULT_REFERENCE = {BL_COLUMN: 64, ARRAY_COLUMNS[0]: 32, ARRAY_COLUMNS[1]: 32}
+#: Swept (dotted) keys that are the BL figures' own axes, not "other" varying keys.
+_BL_KEYS = ("essop.bitstream_length", "essop.array.rows", "essop.array.cols", "essop.array",
+            "datapath")
 
 
 class Unsupported(Exception):
@@ -141,21 +160,27 @@ def _per_layer(rows: Sequence[Mapping[str, Any]], key: str) -> dict[str, float]:
 
 
 class _Point:
-    """Summary of one point: per-step totals and cycle-weighted fractions."""
+    """Summary of one point: its label, BL axes, per-step totals and cycle-weighted fractions."""
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]):
         self.rows = list(rows)
         first = self.rows[0]
         self.point_id = first.get("point_id")
         self.datapath = first.get("datapath")
-        self.bl = _num(first.get("bitstream_length"))
-        self.array = (first.get("array_rows"), first.get("array_cols"))
+        #: The point's name in legends and titles (old tables: the datapath, upper-cased).
+        self.label = str(first.get("label") or str(self.datapath).upper())
+        self.bl = _num(first.get(BL_COLUMN))
+        self.array = tuple(first.get(c) for c in ARRAY_COLUMNS)
         self.layers = list(dict.fromkeys(str(r.get("layer")) for r in self.rows))
         self.cycles = self.total("cycles")
         self.time_s = self.total("time_s")
         self.energy_pj = self.total("energy_pj")
-        areas = [a for a in (_num(r.get("area_um2")) for r in self.rows) if a is not None]
-        self.area_um2 = max(areas) if areas else None
+        self.area_um2 = self.peak("area_um2")
+
+    @property
+    def is_bl(self) -> bool:
+        """Whether this is a BL point (it has a positive ``essop_bitstream_length``)."""
+        return self.bl is not None and self.bl > 0
 
     def total(self, key: str) -> float | None:
         """Sum over layers of the per-step mean of ``key`` (None if any layer lacks it)."""
@@ -163,6 +188,11 @@ class _Point:
         if not values or any(math.isnan(v) for v in values):
             return None
         return sum(values)
+
+    def peak(self, key: str) -> float | None:
+        """Largest value of ``key`` over the rows (e.g. the area of the hardware), or None."""
+        values = [v for v in (_num(r.get(key)) for r in self.rows) if v is not None]
+        return max(values) if values else None
 
     def weighted(self, key: str) -> float | None:
         """Cycle-weighted mean of a per-row fraction over all rows."""
@@ -183,15 +213,26 @@ class _Point:
     def array_label(self) -> str:
         return f"{self.array[0]}x{self.array[1]}"
 
-    def describe(self) -> str:
-        if self.datapath == "essop":
-            return f"ESSOP, BL={self.bl:g}, {self.array_label()} array"
-        mult = self.rows[0].get("multipliers")
-        return f"FP16, {mult} multipliers" if mult else str(self.datapath).upper()
+    def short_name(self) -> str:
+        """The datapath name upper-cased (tick labels of narrow panels)."""
+        return str(self.datapath).upper()
 
 
 def _summaries(rows: Sequence[Mapping[str, Any]]) -> list[_Point]:
     return [_Point(g) for g in _points(rows)]
+
+
+def _bl_points(points: Sequence[_Point]) -> list[_Point]:
+    """The BL points, in table order."""
+    return [p for p in points if p.is_bl]
+
+
+def _by_datapath(points: Sequence[_Point]) -> dict[Any, list[_Point]]:
+    """Points grouped by datapath, in order of first appearance."""
+    groups: dict[Any, list[_Point]] = {}
+    for p in points:
+        groups.setdefault(p.datapath, []).append(p)
+    return groups
 
 
 def _swept_others(points: Sequence[_Point], exclude: Sequence[str]) -> list[str]:
@@ -207,17 +248,9 @@ def _swept_others(points: Sequence[_Point], exclude: Sequence[str]) -> list[str]
     return varying
 
 
-_BL_KEYS = ("essop.bitstream_length", "essop.array.rows", "essop.array.cols", "essop.array",
-            "datapath")
-
-
 def _series_label(p: _Point, others: Sequence[str]) -> str:
     extra = ", ".join(f"{c.split('.')[-1]}={p.rows[0].get(c)}" for c in others)
     return p.array_label() + (f" ({extra})" if extra else "")
-
-
-def _essop_with_bl(points: Sequence[_Point]) -> list[_Point]:
-    return [p for p in points if p.datapath == "essop" and p.bl]
 
 
 def _fix_others(points: list[_Point], note: Callable[[str], None], name: str) -> list[_Point]:
@@ -232,37 +265,61 @@ def _fix_others(points: list[_Point], note: Callable[[str], None], name: str) ->
     return kept
 
 
-def _reference(points: Sequence[_Point], point_id: str | None, datapath: str = "essop"
-               ) -> _Point | None:
+def _design(points: Sequence[_Point], point_id: str | None) -> _Point | None:
+    """The point a per-configuration figure shows: ``point_id``'s, else the BL point at
+    :data:`DEFAULT_REFERENCE`, else the first BL point, else the first point (None if none)."""
     if point_id is not None:
         for p in points:
             if p.point_id == point_id:
                 return p
         raise Unsupported(f"no point with point_id {point_id!r}")
-    candidates = [p for p in points if p.datapath == datapath]
-    if not candidates:
-        return None
+    candidates = _bl_points(points)
     for p in candidates:
         r = p.rows[0]
         if all(r.get(k) == v for k, v in DEFAULT_REFERENCE.items()):
             return p
-    return candidates[0]
+    if candidates:
+        return candidates[0]
+    return points[0] if points else None
 
 
 def _lines(points: Sequence[_Point], note: Callable[[str], None], name: str):
-    """ESSOP points grouped into series (array size + other swept keys), each sorted by BL."""
-    essop = _essop_with_bl(points)
-    if len({p.bl for p in essop}) < 2:
-        raise Unsupported("needs ESSOP points at two or more bitstream lengths")
-    others = _swept_others(essop, _BL_KEYS)
+    """BL points grouped into series (array size + other swept keys), each sorted by BL."""
+    bl_points = _bl_points(points)
+    if len({p.bl for p in bl_points}) < 2:
+        raise Unsupported(f"needs points at two or more bitstream lengths ({BL_COLUMN})")
+    others = _swept_others(bl_points, _BL_KEYS)
     series: dict[str, list[_Point]] = {}
-    for p in sorted(essop, key=lambda p: (p.array[0] * p.array[1], p.array)):
+    for p in sorted(bl_points, key=lambda p: (_area_of(p.array), p.array)):
         series.setdefault(_series_label(p, others), []).append(p)
     for label, pts in series.items():
         pts.sort(key=lambda p: p.bl)
         if len({p.bl for p in pts}) != len(pts):
             note(f"{name}: series {label} has repeated bitstream lengths (an unswept key varies?)")
     return series
+
+
+def _area_of(array: tuple) -> float:
+    """rows x cols of an array-size tuple (0 when a size is missing), for sorting series."""
+    rows, cols = (_num(v) or 0.0 for v in array)
+    return rows * cols
+
+
+def _reference_lines(ax, points: Sequence[_Point], value: Callable[[_Point], float | None], *,
+                     ls: str, fade: Sequence[float | None]) -> None:
+    """Draw ``value(p)`` of each non-BL point as a horizontal line labelled with its label.
+
+    One colour per datapath (:data:`REFERENCE_COLORS`, in order of appearance); the k-th point
+    of a datapath gets alpha ``fade[k]``, and ``len(fade)`` caps the lines per datapath. Points
+    whose value is None draw nothing.
+    """
+    groups = _by_datapath([p for p in points if not p.is_bl])
+    for i, group in enumerate(groups.values()):
+        for p, alpha in zip(group, fade, strict=False):
+            v = value(p)
+            if v is not None:
+                ax.axhline(v, color=REFERENCE_COLORS[i % len(REFERENCE_COLORS)], ls=ls, lw=1.2,
+                           alpha=alpha, label=p.label)
 
 
 def _log2_ticks(ax, values: Sequence[float]) -> None:
@@ -278,9 +335,11 @@ def _log2_ticks(ax, values: Sequence[float]) -> None:
 
 def figure_cycles_vs_bl(rows: Sequence[Mapping[str, Any]], *,
                         note: Callable[[str], None] = print) -> Figure:
-    """Cycles and time per training step vs bitstream length, one line per array size."""
+    """Cycles and time per training step vs bitstream length, one line per array size, and every
+    other point (up to three per datapath) as a dashed horizontal line."""
     rows = _first_trace(rows, note, "cycles_vs_bl")
-    series = _lines(_summaries(rows), note, "cycles_vs_bl")
+    points = _summaries(rows)
+    series = _lines(points, note, "cycles_vs_bl")
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     ax_c, ax_t = fig.subplots(1, 2)
     bls = []
@@ -295,12 +354,11 @@ def figure_cycles_vs_bl(rows: Sequence[Mapping[str, Any]], *,
         ax_c.plot(x, [p.cycles for p in pts], **style)
         ax_t.plot(x, [p.time_s for p in pts], **style)
     if not bls:
-        raise Unsupported("no ESSOP point has cycles and time_s")
-    fp16 = [p for p in _summaries(rows) if p.datapath == "fp16" and p.cycles and p.time_s]
+        raise Unsupported("no BL point has cycles and time_s")
+    references = [p for p in points if p.cycles and p.time_s]
     for ax, attr in ((ax_c, "cycles"), (ax_t, "time_s")):
-        for j, p in enumerate(fp16[:3]):
-            ax.axhline(getattr(p, attr), color=FP16_COLOR, ls="--", lw=1.2, alpha=0.9 - 0.2 * j,
-                       label=p.describe())
+        _reference_lines(ax, references, lambda p, attr=attr: getattr(p, attr), ls="--",
+                         fade=(0.9, 0.7, 0.5))
         _log2_ticks(ax, bls)
         ax.set_yscale("log")
         ax.set_xlabel("bitstream length BL (bits)")
@@ -316,16 +374,16 @@ def figure_utilization(rows: Sequence[Mapping[str, Any]], *,
                        note: Callable[[str], None] = print) -> Figure:
     """Heatmaps over array size x bitstream length: utilization and per-block busy fractions."""
     rows = _first_trace(rows, note, "utilization")
-    points = _essop_with_bl(_summaries(rows))
+    points = _bl_points(_summaries(rows))
     if len(points) < 2:
-        raise Unsupported("needs two or more ESSOP points (array size x bitstream length)")
+        raise Unsupported("needs two or more BL points (array size x bitstream length)")
     points = _fix_others(points, note, "utilization")
     keys = ["utilization"] + list(dict.fromkeys(k for p in points for k in p.rows[0]
                                                 if k.startswith("busy_")))
     keys = [k for k in keys if any(p.weighted(k) is not None for p in points)]
     if not keys:
         raise Unsupported("no utilization or busy_<block> columns")
-    arrays = sorted({p.array for p in points}, key=lambda a: (a[0] * a[1], a))
+    arrays = sorted({p.array for p in points}, key=lambda a: (_area_of(a), a))
     bls = sorted({p.bl for p in points})
     cell = {(p.array, p.bl): p for p in points}
     ncols = min(3 if len(keys) <= 6 else 4, len(keys))
@@ -362,7 +420,8 @@ def figure_utilization(rows: Sequence[Mapping[str, Any]], *,
         ax.set_visible(False)
     fig.colorbar(image, ax=axes, shrink=0.8, label="fraction of cycles (cycle-weighted "
                  "over layers)")
-    fig.suptitle("ESSOP utilization and block busy fractions")
+    names = " / ".join(dict.fromkeys(p.short_name() for p in points))
+    fig.suptitle(f"{names} utilization and block busy fractions")
     return fig
 
 
@@ -372,9 +431,11 @@ def figure_error_vs_bl(rows: Sequence[Mapping[str, Any]], *,
 
     Values are means over the trace records (layers x steps). The dashed reference line is
     c / sqrt(BL) fitted through the smallest-BL point of the first series (said in its label).
+    The first point of every other datapath is a dotted horizontal line.
     """
     rows = _first_trace(rows, note, "error_vs_bl")
-    series = _lines(_summaries(rows), note, "error_vs_bl")
+    points = _summaries(rows)
+    series = _lines(points, note, "error_vs_bl")
     series = {k: [p for p in v if p.mean("rel_error") is not None] for k, v in series.items()}
     series = {k: v for k, v in series.items() if v}
     if not series or len({p.bl for v in series.values() for p in v}) < 2:
@@ -405,11 +466,9 @@ def figure_error_vs_bl(rows: Sequence[Mapping[str, Any]], *,
     xs = sorted(set(bls))
     ax_e.plot(xs, [c / math.sqrt(b) for b in xs], ls="--", color="0.4", lw=1.2,
               label=f"1/sqrt(BL) through BL={anchor.bl:g} of {first_label}")
-    fp16 = [p for p in _summaries(rows) if p.datapath == "fp16" and p.mean("rel_error")]
-    for p in fp16[:1]:
-        ax_e.axhline(p.mean("rel_error"), color=FP16_COLOR, ls=":", lw=1.2, label=p.describe())
-        if p.mean("cosine") is not None:
-            ax_c.axhline(p.mean("cosine"), color=FP16_COLOR, ls=":", lw=1.2, label=p.describe())
+    references = [p for p in points if p.mean("rel_error")]  # > 0: drawable on a log axis
+    _reference_lines(ax_e, references, lambda p: p.mean("rel_error"), ls=":", fade=(None,))
+    _reference_lines(ax_c, references, lambda p: p.mean("cosine"), ls=":", fade=(None,))
     for ax in (ax_e, ax_c):
         _log2_ticks(ax, xs)
         ax.set_xlabel("bitstream length BL (bits)")
@@ -422,18 +481,71 @@ def figure_error_vs_bl(rows: Sequence[Mapping[str, Any]], *,
     return fig
 
 
-def _bar_pairs(ax, layers: Sequence[str], a: Mapping[str, float], b: Mapping[str, float],
-               labels: tuple[str, str]) -> None:
-    width = 0.4
+@dataclass
+class _Side:
+    """One bar group of ``energy_area``: a point (or a compare report's baseline) by label."""
+
+    label: str
+    short: str  # tick label of the narrow totals panels
+    energy: dict[str, float]  # layer -> energy per step (pJ)
+    energy_total: float | None  # per step, all layers
+    area: dict[str, float]  # layer -> area (um^2)
+    area_total: float | None  # max over layers
+
+
+def _side(point: _Point, label: str, short: str, energy_key: str, area_key: str) -> _Side:
+    """The bar group of ``point``'s ``energy_key`` and ``area_key`` columns."""
+    return _Side(label, short, _per_layer(point.rows, energy_key), point.total(energy_key),
+                 _per_layer(point.rows, area_key), point.peak(area_key))
+
+
+def _compare_baselines(point: _Point) -> list[str]:
+    """Baselines B of a ``run --compare`` report: the B of its ``vs_B_energy_pj`` columns."""
+    prefix, suffix = "vs_", "_energy_pj"
+    keys = dict.fromkeys(k for r in point.rows for k in r)
+    return [k[len(prefix):-len(suffix)] for k in keys
+            if k.startswith(prefix) and k.endswith(suffix) and len(k) > len(prefix + suffix)]
+
+
+#: Area column of ``energy_area`` -> (axis label, per-layer panel title, totals panel title).
+_AREA_TEXT = {
+    "area_um2": ("area", "Area of the configured hardware, per layer", "Area"),
+    "area_compute_um2": ("compute area", "Compute area, per layer", "Compute area"),
+}
+
+
+def _energy_area_sides(points: Sequence[_Point], design: _Point) -> tuple[list[_Side], str]:
+    """The design and what it is compared with, and the area column used: the first point of
+    every other datapath in the table (total area), else a compare report's baselines (compute
+    area, the only one a compare report holds for its baselines)."""
+    others = [group[0] for datapath, group in _by_datapath(points).items()
+              if datapath != design.datapath]
+    if others:
+        return [_side(p, p.label, p.short_name(), "energy_pj", "area_um2")
+                for p in (design, *others)], "area_um2"
+    baselines = _compare_baselines(design)
+    if not baselines:
+        raise Unsupported(f"needs a second datapath (all points are {design.short_name()}) or a "
+                          "compare report (run --compare)")
+    sides = [_side(design, design.label, design.short_name(), "energy_pj", "area_compute_um2")]
+    sides += [_side(design, b.upper(), b.upper(), f"vs_{b}_energy_pj", f"vs_{b}_area_compute_um2")
+              for b in baselines]
+    return sides, "area_compute_um2"
+
+
+def _bar_groups(ax, layers: Sequence[str], values: Sequence[Mapping[str, float]],
+                labels: Sequence[str], colors: Sequence[str]) -> None:
+    """Grouped bars per layer, one bar per entry of ``values``, on a log axis."""
+    width = 0.8 / len(values)
     xs = range(len(layers))
-    ax.bar([x - width / 2 for x in xs], [a.get(layer, math.nan) for layer in layers], width,
-           color=ESSOP_COLOR, label=labels[0])
-    ax.bar([x + width / 2 for x in xs], [b.get(layer, math.nan) for layer in layers], width,
-           color=FP16_COLOR, label=labels[1])
+    for k, (v, label, color) in enumerate(zip(values, labels, colors, strict=True)):
+        offset = (k - (len(values) - 1) / 2) * width
+        ax.bar([x + offset for x in xs], [v.get(layer, math.nan) for layer in layers], width,
+               color=color, label=label)
     ax.set_xticks(list(xs))
     ax.set_xticklabels(layers, rotation=45 if len(layers) > 4 else 0,
                        ha="right" if len(layers) > 4 else "center")
-    _log_floor(ax, [*a.values(), *b.values()])
+    _log_floor(ax, [x for v in values for x in v.values()])
 
 
 def _log_floor(ax, values: Sequence[float]) -> None:
@@ -444,54 +556,82 @@ def _log_floor(ax, values: Sequence[float]) -> None:
         ax.set_ylim(bottom=10.0 ** math.floor(math.log10(min(positive)) - 1e-9))
 
 
-def _ratio_text(a: float, b: float) -> str:
-    """'ESSOP = 17.8% of FP16 (5.6x less)' for ESSOP value a and FP16 value b."""
+def _ratio_text(a: float | None, b: float | None, name_a: str, name_b: str) -> str:
+    """'A = 17.8% of B (5.6x less)' for value a of A and value b of B ('' if either is 0/None)."""
     if not b or not a:
         return ""
     factor = f"{b / a:.1f}x less" if a <= b else f"{a / b:.1f}x more"
-    return f"ESSOP = {100 * a / b:.1f}% of FP16 ({factor})"
+    return f"{name_a} = {100 * a / b:.1f}% of {name_b} ({factor})"
+
+
+def _totals(ax, sides: Sequence[_Side], colors: Sequence[str], attr: str, unit: str,
+            title: str) -> None:
+    """One bar per side of ``attr`` (linear axis), titled with the design's ratio to each."""
+    values = [getattr(s, attr) for s in sides]
+    ax.bar(range(len(sides)), [v or math.nan for v in values], color=list(colors))
+    ax.set_xticks(range(len(sides)))
+    ax.set_xticklabels([s.short for s in sides])
+    ax.set_ylim(bottom=0.0)  # linear: bar heights compare as the ratio says
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+    ax.set_ylabel(unit)
+    lines = [title]
+    for side, v in zip(sides[1:], values[1:], strict=True):
+        ratio = _ratio_text(values[0], v, sides[0].label, side.label)
+        if ratio:
+            lines += _wrap_ratio(ratio, 40)
+    ax.set_title("\n".join(lines), fontsize=9)
+
+
+def _wrap_ratio(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters (labels can be long), never breaking the
+    '(5.6x less)' factor at the end."""
+    sentence, _, factor = text.rpartition(" (")
+    lines = textwrap.wrap(sentence, width)
+    factor = f"({factor}"
+    if len(lines[-1]) + 1 + len(factor) <= width:
+        lines[-1] += " " + factor
+    else:
+        lines.append(factor)
+    return lines
 
 
 def figure_energy_area(rows: Sequence[Mapping[str, Any]], *, point_id: str | None = None,
                        note: Callable[[str], None] = print) -> Figure:
-    """Energy and area of one ESSOP configuration vs the FP16 baseline, per layer and total."""
+    """Energy and area of the design point vs every other datapath, per layer and in total.
+
+    The design is :func:`_design`'s point; it is compared with the first point of each other
+    datapath in the table or, in a ``run --compare`` report (one design whose rows carry
+    ``vs_B_energy_pj`` columns), with each baseline B (areas are then compute areas).
+    """
     rows = _first_trace(rows, note, "energy_area")
     points = _summaries(rows)
-    essop = _reference(points, point_id, "essop")
-    fp16 = _reference(points, None, "fp16")
-    if essop is None or fp16 is None:
-        raise Unsupported("needs an ESSOP and an FP16 point (no "
-                          + ("ESSOP" if essop is None else "FP16") + " rows)")
-    if essop.energy_pj is None or fp16.energy_pj is None:
-        raise Unsupported("needs energy_pj for both datapaths")
-    layers = [layer for layer in essop.layers if layer in set(fp16.layers)]
-    labels = (essop.describe(), fp16.describe())
-    fig = Figure(figsize=(10.0, 7.0), layout="constrained")
-    (ax_el, ax_et), (ax_al, ax_at) = fig.subplots(2, 2, width_ratios=[3, 1])
-    _bar_pairs(ax_el, layers, _per_layer(essop.rows, "energy_pj"),
-               _per_layer(fp16.rows, "energy_pj"), labels)
+    design = _design(points, point_id)
+    if design is None:
+        raise Unsupported("no rows")
+    sides, area_key = _energy_area_sides(points, design)
+    missing = [s.label for s in sides if s.energy_total is None]
+    if missing:
+        raise Unsupported(f"needs energy_pj of every point compared (none for {missing})")
+    layers = [layer for layer in design.layers if all(layer in s.energy for s in sides)]
+    labels = [s.label for s in sides]
+    colors = [DESIGN_COLOR] + [REFERENCE_COLORS[i % len(REFERENCE_COLORS)]
+                               for i in range(len(sides) - 1)]
+    area_name, area_layers, area_total = _AREA_TEXT[area_key]
+    fig = Figure(figsize=(11.0 + 0.5 * max(0, len(sides) - 2), 7.0), layout="constrained")
+    (ax_el, ax_et), (ax_al, ax_at) = fig.subplots(2, 2, width_ratios=[2.2, 1])
+    _bar_groups(ax_el, layers, [s.energy for s in sides], labels, colors)
     ax_el.set_ylabel("energy per step (pJ)")
     ax_el.set_title("Energy per layer")
     ax_el.legend(loc="best")
-    _bar_pairs(ax_al, layers, _per_layer(essop.rows, "area_um2"),
-               _per_layer(fp16.rows, "area_um2"), labels)
-    ax_al.set_ylabel(r"area ($\mu$m$^2$)")
+    _bar_groups(ax_al, layers, [s.area for s in sides], labels, colors)
+    ax_al.set_ylabel(area_name + r" ($\mu$m$^2$)")
     ax_al.set_xlabel("layer")
-    ax_al.set_title("Area of the configured hardware, per layer")
-    for ax, a, b, unit, title in (
-            (ax_et, essop.energy_pj, fp16.energy_pj, "energy per step, all layers (pJ)",
-             "Total energy"),
-            (ax_at, essop.area_um2, fp16.area_um2, r"area, max over layers ($\mu$m$^2$)",
-             "Area")):
-        ax.bar([0, 1], [a or math.nan, b or math.nan], color=[ESSOP_COLOR, FP16_COLOR])
-        ax.set_xticks([0, 1])
-        ax.set_xticklabels(["ESSOP", "FP16"])
-        ax.set_ylim(bottom=0.0)  # linear: bar heights compare as the ratio says
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-        ax.set_ylabel(unit)
-        ratio = _ratio_text(a, b).replace(" (", "\n(") if a and b else ""
-        ax.set_title(f"{title}\n{ratio}" if ratio else title, fontsize=9)
-    fig.suptitle(f"ESSOP vs FP16: {labels[0]} vs {labels[1]}")
+    ax_al.set_title(area_layers)
+    _totals(ax_et, sides, colors, "energy_total", "energy per step, all layers (pJ)",
+            "Total energy")
+    _totals(ax_at, sides, colors, "area_total", area_name + r", max over layers ($\mu$m$^2$)",
+            area_total)
+    fig.suptitle(" vs ".join(labels))
     return fig
 
 
@@ -499,8 +639,7 @@ def figure_cycle_breakdown(rows: Sequence[Mapping[str, Any]], *, point_id: str |
                            note: Callable[[str], None] = print) -> Figure:
     """Per-layer cycles of one configuration, stacked by compute and stall cause."""
     rows = _first_trace(rows, note, "cycle_breakdown")
-    points = _summaries(rows)
-    point = _reference(points, point_id, "essop") or (points[0] if points else None)
+    point = _design(_summaries(rows), point_id)
     if point is None or point.cycles is None:
         raise Unsupported("needs rows with cycles")
     causes = list(dict.fromkeys(k for r in point.rows for k in r if k.startswith("stall_")))
@@ -528,7 +667,7 @@ def figure_cycle_breakdown(rows: Sequence[Mapping[str, Any]], *, point_id: str |
                        ha="right" if len(layers) > 4 else "center")
     ax.set_xlabel("layer")
     ax.set_ylabel("cycles per step")
-    ax.set_title(f"Cycle breakdown per layer: {point.describe()}\n"
+    ax.set_title(f"Cycle breakdown per layer: {point.label}\n"
                  "(compute = cycles minus all stall cycles)")
     ax.legend(loc="best")
     return fig
