@@ -219,3 +219,22 @@ def test_shared_code_never_compares_a_datapath_name_with_a_string():
                  for i, line in enumerate(path.read_text().splitlines(), 1)
                  if pattern.search(line)]
     assert offenders == []
+
+
+def test_a_point_fingerprints_the_core_and_its_own_datapath_only(monkeypatch, plugins):
+    from essop_sim import sweep
+    from essop_sim.datapaths import get_datapath
+
+    configs = {name: load_config(overrides={"datapath": name})
+               for name in ("essop", "fp16", "tinymac")}
+    before = {name: sweep.code_fingerprint(c) for name, c in configs.items()}
+    assert len(set(before.values())) == 3
+    edited = get_datapath("fp16").source_dir
+    real = sweep._folder_fingerprint
+    monkeypatch.setattr(sweep, "_folder_fingerprint",
+                        lambda folder: "edited" if folder == edited else real(folder))
+    after = {name: sweep.code_fingerprint(c) for name, c in configs.items()}
+    assert after["essop"] == before["essop"] and after["tinymac"] == before["tinymac"]
+    assert after["fp16"] != before["fp16"]
+    # tinymac lives outside the package: its own folder is what it adds
+    assert get_datapath("tinymac").source_dir == PLUGINS / "tinymac"
