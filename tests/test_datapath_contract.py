@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from plugin_registration import plugins_registered
 
 from essop_sim.config import config_from_mapping, load_config
 from essop_sim.config.render import render_yaml
 from essop_sim.cost import estimate_area, estimate_energy
-from essop_sim.datapaths import (
-    REGISTRY,
-    get_datapath,
-    register,
-    registered_datapaths,
-    unregister,
-)
+from essop_sim.datapaths import REGISTRY, get_datapath, registered_datapaths
 from essop_sim.errors import ConfigError
 from essop_sim.hw import time_update
 from essop_sim.hw.reference import reference_timing
@@ -35,7 +28,6 @@ from essop_sim.simulate import simulate
 from essop_sim.sweep import run_sweep
 from essop_sim.trace import make_synthetic_trace
 
-PLUGINS = Path(__file__).resolve().parent / "plugins"
 #: Built-ins (and installed plug-ins) plus the test-only datapath registered below.
 NAMES = (*registered_datapaths(), "tinymac")
 #: Update shapes (m, n, K) of the event-model / reference grid.
@@ -52,18 +44,10 @@ CORE = ("layer", "step", "datapath", "label", "n", "m", "K", "cycles", "ideal_cy
 
 @pytest.fixture(scope="module", autouse=True)
 def tinymac_registered():
-    """Register the test-only plug-ins for this module only (a registered plug-in adds a
+    """The test-only plug-ins, registered for this module only (a registered plug-in adds a
     section to every configuration, which other modules' rendered-YAML checks must not see)."""
-    sys.path.insert(0, str(PLUGINS))
-    import tinymac
-    import tinymac.stage
-
-    register(tinymac.DATAPATH)
-    register(tinymac.stage.STAGE)
-    yield
-    unregister("tinymac")
-    unregister("subsample")
-    sys.path.remove(str(PLUGINS))
+    with plugins_registered():
+        yield
 
 
 def _config(name: str, **overrides):

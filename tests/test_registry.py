@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_registration import PLUGINS, plugins_registered
 
 from essop_sim.cli import main
 from essop_sim.config import HardwareConfig, load_config
 from essop_sim.cost import estimate_area, estimate_energy
-from essop_sim.datapaths import Datapath, register, registered_datapaths, unregister
+from essop_sim.datapaths import Datapath, register, registered_datapaths
 from essop_sim.errors import ConfigError
 from essop_sim.hw import time_update
 from essop_sim.numerics import outer_product
@@ -26,7 +27,6 @@ from essop_sim.simulate import simulate
 from essop_sim.trace import load_trace, make_synthetic_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = ROOT / "tests" / "plugins"
 LAYERS = [("fc1", "linear", 20, 6, 12), ("conv1", "conv2d", 27, 8, 30)]
 
 
@@ -38,16 +38,8 @@ def trace(tmp_path_factory):
 @pytest.fixture
 def plugins():
     """The test-only plug-ins registered in this process for one test."""
-    sys.path.insert(0, str(PLUGINS))
-    import tinymac
-    import tinymac.stage
-
-    register(tinymac.DATAPATH)
-    register(tinymac.stage.STAGE)
-    yield
-    unregister("tinymac")
-    unregister("subsample")
-    sys.path.remove(str(PLUGINS))
+    with plugins_registered():
+        yield
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
