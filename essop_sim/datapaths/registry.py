@@ -38,8 +38,20 @@ if TYPE_CHECKING:
 #: The entry-point group third-party datapaths and stages register under.
 ENTRY_POINT_GROUP = "essop_sim.datapaths"
 
-#: Built-in plug-ins: module -> attribute holding the Datapath or Stage.
-BUILTINS = (("essop_sim.datapaths.essop", "DATAPATH"), ("essop_sim.datapaths.fp16", "DATAPATH"))
+#: Built-in plug-ins are the sub-packages of essop_sim.datapaths, each exposing ``DATAPATH`` or
+#: ``STAGE``; these come first (the order of config sections and listings), the rest by name.
+FIRST = ("essop", "fp16")
+
+
+def builtin_modules() -> list[str]:
+    """The sub-packages of :mod:`essop_sim.datapaths`: adding a folder adds a built-in."""
+    import pkgutil
+
+    from .. import datapaths
+
+    names = [m.name for m in pkgutil.iter_modules(datapaths.__path__) if m.ispkg]
+    names.sort(key=lambda n: (FIRST.index(n) if n in FIRST else len(FIRST), n))
+    return [f"{datapaths.__name__}.{n}" for n in names]
 
 
 @dataclass(frozen=True)
@@ -230,8 +242,11 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        for module, attr in BUILTINS:
-            self.register(getattr(importlib.import_module(module), attr))
+        for name in builtin_modules():
+            module = importlib.import_module(name)
+            for attr in ("DATAPATH", "STAGE"):
+                if hasattr(module, attr):
+                    self.register(getattr(module, attr))
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
