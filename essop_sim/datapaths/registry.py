@@ -90,10 +90,6 @@ class Plugin(ABC):
     config_class: ClassVar[type]
     doc: ClassVar[str]
 
-    def section(self, config: Any) -> Any:
-        """This plug-in's configuration section of a HardwareConfig."""
-        return config.section(self.name)
-
     def check(self, config: Any, source: str) -> None:  # noqa: B027 - optional hook
         """Cross-field rules a single field's range cannot express; raise ConfigError naming
         ``source`` and the dotted key. Called by ``load_config`` for every registered plug-in
