@@ -279,6 +279,22 @@ def test_huge_exponent_spread_shifts_out_small_products():
     assert got.raw[0, 1] == 64 << 8
 
 
+def test_dw_over_and_underflows_like_float64():
+    # docs/numerics-essop.md section 8: 2^(E - F) beyond the double range gives inf / 0, no error.
+    from essop_sim.config import load_config
+
+    r = outer_product(np.array([1e300]), np.array([1e300]), load_config(), seed=0)
+    assert r.raw[0, 0] > 0 and r.dw[0, 0] == math.inf and r.lsb_weight == math.inf
+    assert r.update[0, 0] == -math.inf
+    r = outer_product(np.array([-1e160]), np.array([1e160]), load_config(), seed=0)
+    assert r.raw[0, 0] < 0 and r.dw[0, 0] == -math.inf
+    r = outer_product(np.array([1e-300]), np.array([1e-300]), load_config(), seed=0)
+    assert r.raw[0, 0] > 0 and r.dw[0, 0] == 0.0 and r.lsb_weight == 0.0
+    # Finite results are unchanged: dw = ldexp(raw, E - F) / BL.
+    r = outer_product(np.array([1e150]), np.array([1e150]), load_config(), seed=0)
+    assert np.isfinite(r.dw).all() and r.dw[0, 0] == pytest.approx(1e300, rel=0.05)
+
+
 def test_one_dimensional_inputs_are_one_outer_product():
     x = np.array([0.5, -0.25, 0.125])
     d = np.array([0.3, -0.7])
