@@ -61,6 +61,7 @@ def _baselines(args: argparse.Namespace, config) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     from .compare import baseline_config, compare, compare_columns
     from .config import load_config
+    from .first_use import announce_compilation
     from .report.io import write_table
     from .report.text import RUN_COLUMNS, format_table, totals_line
     from .simulate import resolve_trace, simulate
@@ -68,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
+    announce_compilation()
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
@@ -95,8 +97,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from .first_use import announce_compilation
     from .sweep import run_sweep
 
+    announce_compilation()
     started = time.perf_counter()
     table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
                       progress=not args.no_progress, resume=not args.fresh)

@@ -77,3 +77,18 @@ def test_sweep_and_plot_flags_are_parsed_into_their_parameters():
     args = parser.parse_args(["plot", "r", "--only", "error_vs_bl", "--point", "abc",
                               "--format", "pdf"])
     assert (args.only, args.point, args.format) == (["error_vs_bl"], "abc", ["pdf"])
+
+
+def test_first_numba_compilation_is_announced_once(capsys):
+    # numba fires 'numba:compile' only on a cache miss: a fresh (uncached) kernel stands in
+    # for a cold cache on a fresh install.
+    import numba
+
+    from essop_sim import first_use
+
+    first_use.announce_compilation()
+    first_use.announce_compilation()  # idempotent: one listener
+    numba.njit(lambda v: v + 1)(1)
+    numba.njit(lambda v: v * 3)(2)
+    err = capsys.readouterr().err
+    assert err.count("compiling numba kernels for first use") == 1 and "cached in" in err
