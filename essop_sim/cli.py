@@ -34,7 +34,7 @@ VALIDATE_EXAMPLE = """examples:
   essop-sim validate configs/essop_14nm.yaml --set essop.bitstream_length=256
 """
 TRACE_EXAMPLE = """examples:
-  essop-sim trace info traces/digits_cnn
+  essop-sim trace info essop_sim/data/traces/digits_cnn
 """
 CONFIG_EXAMPLE = """examples:
   essop-sim config                                # every key, its default, unit and meaning
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", help="hardware YAML (default: the shipped "
                      "configs/essop_14nm.yaml defaults)")
     run.add_argument("--trace", "-t", help="trace directory (default: the shipped "
-                     "traces/digits_cnn)")
+                     "essop_sim/data/traces/digits_cnn, installed with the package)")
     run.add_argument("--output", "-o", default="results/run", help="output directory "
                      "(default: results/run)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
