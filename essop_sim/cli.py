@@ -59,7 +59,7 @@ def _baselines(args: argparse.Namespace, config) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .compare import baseline_config, compare, compare_columns
+    from .compare import baseline_config, compare, compare_columns, compare_legend
     from .config import load_config
     from .first_use import announce_compilation
     from .report.io import write_table
@@ -88,8 +88,14 @@ def _run(args: argparse.Namespace) -> int:
                 "config": baselines[name].meta["config"]}
         rows, columns = compare(report, baselines), compare_columns(names)
     out = Path(args.output)
+    existing = [p.name for p in (out / "report.csv", out / "report.json") if p.exists()]
+    if existing:
+        print(f"essop-sim: replacing the existing report in {out} ({', '.join(existing)})",
+              file=sys.stderr)
     write_table(rows, out, "report", report.meta)
     print(format_table(rows, columns))
+    if names:
+        print(compare_legend(rows, names))
     print(totals_line(rows))
     print(f"wrote {out / 'report.csv'} and {out / 'report.json'} "
           f"({report.meta['wall_time_s']:.2f} s)")

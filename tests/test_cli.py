@@ -92,3 +92,19 @@ def test_first_numba_compilation_is_announced_once(capsys):
     numba.njit(lambda v: v * 3)(2)
     err = capsys.readouterr().err
     assert err.count("compiling numba kernels for first use") == 1 and "cached in" in err
+
+
+def test_run_compare_explains_savings_and_says_it_replaces_a_report(tmp_path, capsys):
+    from essop_sim.trace import make_synthetic_trace
+
+    trace = make_synthetic_trace(tmp_path / "t", [("fc", "linear", 4, 3, 4)], seed=0)
+    args = ["run", "-q", "--trace", str(trace), "-o", str(tmp_path / "out"), "--compare", "fp16"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "replacing" not in first.err
+    assert "saving = 1 - design/baseline" in first.out and "gain = baseline/design - 1" in first.out
+    assert "compute area" in first.out
+    assert "all rows vs fp16: energy saving" in first.out and "area x time saving" in first.out
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("replacing the existing report") == 1 and str(tmp_path / "out") in err
