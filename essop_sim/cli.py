@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="replay a trace through one configuration",
                          formatter_class=fmt, epilog=RUN_EXAMPLE)
-    run.add_argument("--config", "-c", help="hardware YAML (default: the shipped "
+    run.add_argument("--config", "-c", help="hardware YAML, a pipe, or '-' for standard input "
+                     "(default: the shipped "
                      "configs/essop_14nm.yaml defaults)")
     run.add_argument("--trace", "-t", help="trace directory (default: the shipped "
                      "essop_sim/data/traces/digits_cnn, installed with the package)")
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a hardware config file",
                               formatter_class=fmt, epilog=VALIDATE_EXAMPLE)
-    validate.add_argument("config", help="hardware YAML")
+    validate.add_argument("config", help="hardware YAML, a pipe, or '-' for standard input")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="override a key before checking")
     validate.set_defaults(func=_validate)

@@ -108,3 +108,32 @@ def test_run_compare_explains_savings_and_says_it_replaces_a_report(tmp_path, ca
     assert main(args) == 0
     err = capsys.readouterr().err
     assert err.count("replacing the existing report") == 1 and str(tmp_path / "out") in err
+
+
+def test_config_from_stdin_and_from_a_pipe(tmp_path, monkeypatch, capsys):
+    import io
+    import os
+    import threading
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("essop:\n  bitstream_length: 32\n"))
+    assert main(["validate", "-"]) == 0
+    assert capsys.readouterr().out.startswith("-: ok")
+    monkeypatch.setattr("sys.stdin", io.StringIO("essop:\n  bitstream_length: -4\n"))
+    assert main(["validate", "-"]) == 1
+    err = capsys.readouterr().err
+    assert "<stdin>" in err and "essop.bitstream_length" in err
+    fifo = tmp_path / "cfg.fifo"   # what bash's <(...) gives: a pipe, not a regular file
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "w") as f:
+            f.write("essop:\n  bitstream_length: 16\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    from essop_sim.config import load_config
+
+    assert load_config(fifo).essop.bitstream_length == 16
+    thread.join()
+    assert main(["validate", str(tmp_path)]) == 1   # a directory is still refused
+    assert str(tmp_path) in capsys.readouterr().err
