@@ -214,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--only", nargs="+", metavar="FIGURE", choices=sorted(FIGURES),
                       help="draw only these figures")
     plot.add_argument("--point", metavar="POINT_ID",
-                      help="the sweep point of the per-layer breakdown (default: the first)")
+                      help="the sweep point (its point_id) of the per-configuration figures, "
+                           "energy_area and cycle_breakdown (default: the point with BL=64 and "
+                           "a 32x32 array when present, else the first point with a bitstream "
+                           "length, else the first point)")
     plot.set_defaults(func=_plot)
 
     validate = sub.add_parser("validate", help="check a hardware config file",

@@ -310,3 +310,26 @@ def test_figures_are_reproducible_bytes(tmp_path):
 
 def _write(tmp_path, rows):
     return write_table(rows, tmp_path, "sweep", {})["json"]
+
+
+def test_an_unknown_point_id_is_a_one_line_error_listing_valid_ids(tmp_path, capsys):
+    from essop_sim.cli import main
+
+    table = _write(tmp_path, _table())
+    assert main(["plot", str(table), "--point", "0", "-o", str(tmp_path / "f")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'0'" in err and "p0, p1, p2, p3, ..." in err
+    assert not (tmp_path / "f").exists()
+    assert main(["plot", str(table), "--point", "p1", "-o", str(tmp_path / "f"),
+                 "--only", "cycle_breakdown", "--format", "png"]) == 0
+    rows = [{k: v for k, v in r.items() if k not in ("point_id", "point_index")}
+            for r in _table(bls=(64,), arrays=((32, 32),), fp16=False)]
+    report = write_table(rows, tmp_path / "run", "report", {})["csv"]
+    assert main(["plot", str(report), "--point", "p0"]) == 1
+    assert "no point_id column" in capsys.readouterr().err
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    assert "BL=64 and a 32x32 array" in " ".join(out.getvalue().split())

@@ -743,6 +743,21 @@ def plot_cycle_breakdown(rows, out_dir, formats=("png", "svg"), *, point_id=None
     return _plot_one("cycle_breakdown", rows, out_dir, formats, note, point_id=point_id)
 
 
+def _check_point_id(rows: Sequence[Mapping[str, Any]], point_id: str, table: Path) -> None:
+    """A ConfigError (one line, exit 1 on the command line) unless ``point_id`` names a point
+    of the table; it lists a few valid ids."""
+    from ..errors import ConfigError
+
+    ids = list(dict.fromkeys(str(r["point_id"]) for r in rows if r.get("point_id") is not None))
+    if str(point_id) in ids:
+        return
+    if not ids:
+        raise ConfigError("--point", "point_id", point_id, f"no --point: {table} has no "
+                          "point_id column (a run report holds one configuration)")
+    shown = ", ".join(ids[:4]) + (f", ... ({len(ids)} in all)" if len(ids) > 4 else "")
+    raise ConfigError("--point", "point_id", point_id, f"a point_id of {table}: {shown}")
+
+
 def plot_results(table_path_or_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                  formats: Sequence[str] = ("png", "svg"), *, point_id: str | None = None,
                  only: Sequence[str] | None = None,
@@ -764,6 +779,8 @@ def plot_results(table_path_or_dir: str | os.PathLike, out_dir: str | os.PathLik
     if not rows:
         note(f"{table}: no rows; no figures drawn")
         return []
+    if point_id is not None:
+        _check_point_id(rows, point_id, table)
     written: list[Path] = []
     for name in FIGURES:
         if only is not None and name not in only:
