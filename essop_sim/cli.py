@@ -143,18 +143,20 @@ def _trace_info(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     from .config import HardwareConfig, describe
+    from .config.render import _scalar as yaml_scalar
     from .datapaths.registry import REGISTRY
 
     kinds = ", ".join(f"{name} ({type(p).__name__})" for name, p in REGISTRY.plugins().items())
     print(f"# registered datapaths and stages: {kinds}")
     for key, default, unit, doc in describe(HardwareConfig):
         unit_text = f" [{unit}]" if unit else ""
-        print(f"{key} = {default!r}{unit_text}\n    {doc}")
+        print(f"{key} = {yaml_scalar(default)}{unit_text}\n    {doc}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from . import __version__
     from .report.plots import FIGURES
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "weight-update hardware beside a pipelined FP16 baseline.",
         epilog=RUN_EXAMPLE)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"essop-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="replay a trace through one configuration",

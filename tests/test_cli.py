@@ -137,3 +137,23 @@ def test_config_from_stdin_and_from_a_pipe(tmp_path, monkeypatch, capsys):
     thread.join()
     assert main(["validate", str(tmp_path)]) == 1   # a directory is still refused
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_config_prints_yaml_values_and_version_is_available(capsys):
+    import yaml
+
+    import essop_sim
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "memory.shared_port = false" in out and "essop.rng.taps_x = null" in out
+    assert "essop.rng.sharing = vector" in out
+    for line in out.splitlines():
+        if " = " in line and not line.startswith((" ", "#")):
+            value = line.split(" = ", 1)[1].split(" [")[0]
+            assert "None" not in value and "False" not in value and "True" not in value
+            yaml.safe_load(value)  # every default is a YAML value
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"essop-sim {essop_sim.__version__}"
