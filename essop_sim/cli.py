@@ -34,7 +34,7 @@ VALIDATE_EXAMPLE = """examples:
   essop-sim validate configs/essop_14nm.yaml --set essop.bitstream_length=256
 """
 TRACE_EXAMPLE = """examples:
-  essop-sim trace info traces/digits_cnn
+  essop-sim trace info essop_sim/data/traces/digits_cnn
 """
 CONFIG_EXAMPLE = """examples:
   essop-sim config                                # every key, its default, unit and meaning
@@ -59,8 +59,9 @@ def _baselines(args: argparse.Namespace, config) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .compare import baseline_config, compare, compare_columns
+    from .compare import baseline_config, compare, compare_columns, compare_legend
     from .config import load_config
+    from .first_use import announce_compilation
     from .report.io import write_table
     from .report.text import RUN_COLUMNS, format_table, totals_line
     from .simulate import resolve_trace, simulate
@@ -68,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
+    announce_compilation()
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
@@ -86,8 +88,14 @@ def _run(args: argparse.Namespace) -> int:
                 "config": baselines[name].meta["config"]}
         rows, columns = compare(report, baselines), compare_columns(names)
     out = Path(args.output)
+    existing = [p.name for p in (out / "report.csv", out / "report.json") if p.exists()]
+    if existing:
+        print(f"essop-sim: replacing the existing report in {out} ({', '.join(existing)})",
+              file=sys.stderr)
     write_table(rows, out, "report", report.meta)
     print(format_table(rows, columns))
+    if names:
+        print(compare_legend(rows, names))
     print(totals_line(rows))
     print(f"wrote {out / 'report.csv'} and {out / 'report.json'} "
           f"({report.meta['wall_time_s']:.2f} s)")
@@ -95,8 +103,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from .first_use import announce_compilation
     from .sweep import run_sweep
 
+    announce_compilation()
     started = time.perf_counter()
     table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
                       progress=not args.no_progress, resume=not args.fresh)
@@ -133,18 +143,20 @@ def _trace_info(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     from .config import HardwareConfig, describe
+    from .config.render import _scalar as yaml_scalar
     from .datapaths.registry import REGISTRY
 
     kinds = ", ".join(f"{name} ({type(p).__name__})" for name, p in REGISTRY.plugins().items())
     print(f"# registered datapaths and stages: {kinds}")
     for key, default, unit, doc in describe(HardwareConfig):
         unit_text = f" [{unit}]" if unit else ""
-        print(f"{key} = {default!r}{unit_text}\n    {doc}")
+        print(f"{key} = {yaml_scalar(default)}{unit_text}\n    {doc}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from . import __version__
     from .report.plots import FIGURES
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -153,14 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "weight-update hardware beside a pipelined FP16 baseline.",
         epilog=RUN_EXAMPLE)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"essop-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="replay a trace through one configuration",
                          formatter_class=fmt, epilog=RUN_EXAMPLE)
-    run.add_argument("--config", "-c", help="hardware YAML (default: the shipped "
+    run.add_argument("--config", "-c", help="hardware YAML, a pipe, or '-' for standard input "
+                     "(default: the shipped "
                      "configs/essop_14nm.yaml defaults)")
     run.add_argument("--trace", "-t", help="trace directory (default: the shipped "
-                     "traces/digits_cnn)")
+                     "essop_sim/data/traces/digits_cnn, installed with the package)")
     run.add_argument("--output", "-o", default="results/run", help="output directory "
                      "(default: results/run)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -203,12 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--only", nargs="+", metavar="FIGURE", choices=sorted(FIGURES),
                       help="draw only these figures")
     plot.add_argument("--point", metavar="POINT_ID",
-                      help="the sweep point of the per-layer breakdown (default: the first)")
+                      help="the sweep point (its point_id) of the per-configuration figures, "
+                           "energy_area and cycle_breakdown (default: the point with BL=64 and "
+                           "a 32x32 array when present, else the first point with a bitstream "
+                           "length, else the first point)")
     plot.set_defaults(func=_plot)
 
     validate = sub.add_parser("validate", help="check a hardware config file",
                               formatter_class=fmt, epilog=VALIDATE_EXAMPLE)
-    validate.add_argument("config", help="hardware YAML")
+    validate.add_argument("config", help="hardware YAML, a pipe, or '-' for standard input")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="override a key before checking")
     validate.set_defaults(func=_validate)

@@ -158,4 +158,31 @@ def compare_columns(names: list[str]) -> tuple[tuple[str, str, str], ...]:
     return tuple(cols)
 
 
-__all__ = ["ISO_MODES", "READINGS", "baseline_config", "compare", "compare_columns"]
+def compare_legend(rows: list[dict[str, Any]], names: list[str]) -> str:
+    """Lines printed under the ``--compare`` table: what the savings columns mean, and the whole
+    selection against each baseline in both readings (totals of energy and time; compute area).
+    """
+    from .cost import efficiency_improvement
+
+    lines = ["_sav = saving = 1 - design/baseline (the other reading, gain = baseline/design - 1,"
+             " is in report.csv/json); E energy, A compute area (no SRAM or operand buffer), "
+             "AT area x time; < 0: the design costs more"]
+    for name in names:
+        p = f"vs_{name}_"
+        e_new = sum(r["energy_pj"] for r in rows)
+        e_base = sum(r[p + "energy_pj"] for r in rows)
+        c_new = sum(r["cycles"] for r in rows)
+        c_base = sum(r[p + "cycles"] for r in rows)
+        # cycles, not seconds: design and baseline share memory and clock
+        g = efficiency_improvement(e_new, e_base, rows[0]["area_compute_um2"],
+                                   rows[0][p + "area_compute_um2"], new_cycles=c_new,
+                                   base_cycles=c_base)
+        parts = [f"{what} saving {g[key + '_saving']:.1%} / gain {g[key + '_efficiency_gain']:.1%}"
+                 for what, key in (("energy", "energy"), ("area", "area"),
+                                   ("area x time", "area_time"))]
+        lines.append(f"all rows vs {name}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+__all__ = ["ISO_MODES", "READINGS", "baseline_config", "compare", "compare_columns",
+           "compare_legend"]

@@ -1,6 +1,6 @@
 """Replay a gradient trace through one hardware configuration: numerics, timing and cost per layer.
 
-This is where the three views of DESIGN.md meet, once per trace record:
+This is where the three views (docs/architecture.md) meet, once per trace record:
 
 - numerics (:mod:`essop_sim.numerics`): what the counters hold, bit-exact, and the error of the
   resulting update against the exact float64 ``sum_k delta_k x_k^T``;

@@ -3,7 +3,7 @@
 A sweep spec is a YAML file (every path in it is relative to the spec file)::
 
     base: ../essop_14nm.yaml        # config file, or an inline mapping; default: built-in defaults
-    traces: [../../traces/digits_cnn]   # trace directories; default: the shipped default trace
+    traces: [../../traces/t]        # trace directories; default: the shipped default trace
     seed: 0                         # optional: sets the config's `seed` for every point
     grid:                           # dotted config key -> list of values (cartesian product)
       essop.bitstream_length: [8, 16, 32]

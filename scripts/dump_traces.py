@@ -4,7 +4,7 @@
 Examples (run from the repository root)::
 
     # the shipped default trace (digits CNN, step 0 and the last step; about 2 MB)
-    python scripts/dump_traces.py --model cnn --out traces/digits_cnn --overwrite
+    python scripts/dump_traces.py --model cnn --out essop_sim/data/traces/digits_cnn --overwrite
 
     # digits MLP, every 50th step, float64
     python scripts/dump_traces.py --model mlp --out runs/mlp --steps 0:440:50 --dtype float64

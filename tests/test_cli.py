@@ -77,3 +77,83 @@ def test_sweep_and_plot_flags_are_parsed_into_their_parameters():
     args = parser.parse_args(["plot", "r", "--only", "error_vs_bl", "--point", "abc",
                               "--format", "pdf"])
     assert (args.only, args.point, args.format) == (["error_vs_bl"], "abc", ["pdf"])
+
+
+def test_first_numba_compilation_is_announced_once(capsys):
+    # numba fires 'numba:compile' only on a cache miss: a fresh (uncached) kernel stands in
+    # for a cold cache on a fresh install.
+    import numba
+
+    from essop_sim import first_use
+
+    first_use.announce_compilation()
+    first_use.announce_compilation()  # idempotent: one listener
+    numba.njit(lambda v: v + 1)(1)
+    numba.njit(lambda v: v * 3)(2)
+    err = capsys.readouterr().err
+    assert err.count("compiling numba kernels for first use") == 1 and "cached in" in err
+
+
+def test_run_compare_explains_savings_and_says_it_replaces_a_report(tmp_path, capsys):
+    from essop_sim.trace import make_synthetic_trace
+
+    trace = make_synthetic_trace(tmp_path / "t", [("fc", "linear", 4, 3, 4)], seed=0)
+    args = ["run", "-q", "--trace", str(trace), "-o", str(tmp_path / "out"), "--compare", "fp16"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "replacing" not in first.err
+    assert "saving = 1 - design/baseline" in first.out and "gain = baseline/design - 1" in first.out
+    assert "compute area" in first.out
+    assert "all rows vs fp16: energy saving" in first.out and "area x time saving" in first.out
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("replacing the existing report") == 1 and str(tmp_path / "out") in err
+
+
+def test_config_from_stdin_and_from_a_pipe(tmp_path, monkeypatch, capsys):
+    import io
+    import os
+    import threading
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("essop:\n  bitstream_length: 32\n"))
+    assert main(["validate", "-"]) == 0
+    assert capsys.readouterr().out.startswith("-: ok")
+    monkeypatch.setattr("sys.stdin", io.StringIO("essop:\n  bitstream_length: -4\n"))
+    assert main(["validate", "-"]) == 1
+    err = capsys.readouterr().err
+    assert "<stdin>" in err and "essop.bitstream_length" in err
+    fifo = tmp_path / "cfg.fifo"   # what bash's <(...) gives: a pipe, not a regular file
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "w") as f:
+            f.write("essop:\n  bitstream_length: 16\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    from essop_sim.config import load_config
+
+    assert load_config(fifo).essop.bitstream_length == 16
+    thread.join()
+    assert main(["validate", str(tmp_path)]) == 1   # a directory is still refused
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_config_prints_yaml_values_and_version_is_available(capsys):
+    import yaml
+
+    import essop_sim
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "memory.shared_port = false" in out and "essop.rng.taps_x = null" in out
+    assert "essop.rng.sharing = vector" in out
+    for line in out.splitlines():
+        if " = " in line and not line.startswith((" ", "#")):
+            value = line.split(" = ", 1)[1].split(" [")[0]
+            assert "None" not in value and "False" not in value and "True" not in value
+            yaml.safe_load(value)  # every default is a YAML value
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"essop-sim {essop_sim.__version__}"

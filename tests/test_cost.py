@@ -352,6 +352,19 @@ def test_efficiency_improvement_gives_both_readings():
     assert "area_time_saving" not in efficiency_improvement(1.0, 2.0, 1.0, 2.0)
 
 
+def test_component_breakdown_in_docs_matches_the_code():
+    text = " ".join((ROOT / "docs" / "cost.md").read_text().split())
+    line = paper.breakdown_line(paper.points()[-1])
+    assert line in text, "docs/cost.md is stale: rerun python -m essop_sim.cost.paper"
+
+
+def test_docs_cite_no_missing_design_documents():
+    for path in [*(ROOT / "docs").glob("*.md"), ROOT / "README.md"]:
+        text = path.read_text()
+        for name in ("DESIGN.md", "ESSOP.md"):
+            assert name not in text or (ROOT / name).exists(), (path.name, name)
+
+
 def test_worked_example_in_docs_matches_the_code():
     text = (ROOT / "docs" / "cost.md").read_text()
     table = paper.format_points(paper.points())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -279,6 +280,22 @@ def test_huge_exponent_spread_shifts_out_small_products():
     assert got.raw[0, 1] == 64 << 8
 
 
+def test_dw_over_and_underflows_like_float64():
+    # docs/numerics-essop.md section 8: 2^(E - F) beyond the double range gives inf / 0, no error.
+    from essop_sim.config import load_config
+
+    r = outer_product(np.array([1e300]), np.array([1e300]), load_config(), seed=0)
+    assert r.raw[0, 0] > 0 and r.dw[0, 0] == math.inf and r.lsb_weight == math.inf
+    assert r.update[0, 0] == -math.inf
+    r = outer_product(np.array([-1e160]), np.array([1e160]), load_config(), seed=0)
+    assert r.raw[0, 0] < 0 and r.dw[0, 0] == -math.inf
+    r = outer_product(np.array([1e-300]), np.array([1e-300]), load_config(), seed=0)
+    assert r.raw[0, 0] > 0 and r.dw[0, 0] == 0.0 and r.lsb_weight == 0.0
+    # Finite results are unchanged: dw = ldexp(raw, E - F) / BL.
+    r = outer_product(np.array([1e150]), np.array([1e150]), load_config(), seed=0)
+    assert np.isfinite(r.dw).all() and r.dw[0, 0] == pytest.approx(1e300, rel=0.05)
+
+
 def test_one_dimensional_inputs_are_one_outer_product():
     x = np.array([0.5, -0.25, 0.125])
     d = np.array([0.3, -0.7])
@@ -390,6 +407,52 @@ def test_default_taps_are_primitive_polynomials():
             assert set(x_taps) != set(d_taps), L
         if L >= 5:
             assert set(d_taps) != set(recip), L
+
+
+def _is_primitive(L, exponents):
+    p = 1 | (1 << L) | sum(1 << e for e in exponents)
+    order = 2**L - 1
+    return _x_pow(order, p, L) == 1 and all(_x_pow(order // q, p, L) != 1
+                                            for q in _prime_factors(order))
+
+
+def _derive_default_taps(L):
+    """DEFAULT_TAPS[L] from the rule of docs/numerics-essop.md section 4: characteristic
+    trinomials, then pentanomials, in ascending numeric order; taps = L and L - exponent."""
+    def taps(exps):
+        return tuple(sorted({L} | {L - e for e in exps}, reverse=True))
+
+    trinomials = [(a,) for a in range(1, L)]
+    pentanomials = sorted((c[::-1] for c in itertools.combinations(range(1, L), 3)),
+                          key=lambda e: sum(1 << x for x in e))
+    x = recip = None
+    for exps in trinomials + pentanomials:
+        if not _is_primitive(L, exps):
+            continue
+        if x is None:
+            x = taps(exps)
+            recip = taps(tuple(t for t in x if t != L))
+        elif taps(exps) not in (x, recip):
+            return x, taps(exps)
+    return x, recip  # L = 2, 3, 4: no third primitive polynomial
+
+
+def test_default_taps_follow_the_documented_rule():
+    for L in range(2, 33):
+        assert _derive_default_taps(L) == DEFAULT_TAPS[L], L
+    text = (Path(__file__).resolve().parents[1] / "docs" / "numerics-essop.md").read_text()
+    assert "descending lexicographic" not in text and "ascending numeric order" in text
+
+
+def test_lfsr_steps_not_coprime_with_the_period_are_documented_config_errors():
+    from essop_sim.config import load_config
+
+    with pytest.raises(ConfigError, match="coprime"):
+        load_config(overrides={"essop.rng.lfsr_bits": 12, "essop.comparator_bits": 5})
+    text = (Path(__file__).resolve().parents[1] / "docs" / "numerics-essop.md").read_text()
+    assert "not changed" not in text
+    deviations = text[text.index("## Deviations"):]
+    assert "L = 12, w = 5" in deviations and "ConfigError" in deviations
 
 
 @pytest.mark.parametrize("L", range(2, 15))

@@ -302,6 +302,17 @@ def test_negative_zero_product_leaves_positive_zero_and_tiny_operands_flush():
     assert r.activity["operand_flushes"] == 1
 
 
+def test_operands_at_exactly_2_to_minus_25_flush_as_documented():
+    # docs/numerics-fp16.md: "at or below 2^-25" (the tie rounds to even, i.e. to zero)
+    from pathlib import Path
+
+    r = outer_product(np.array([[2.0 ** -25, -(2.0 ** -25), 2.0 ** -25 * 1.0000001]]),
+                      np.array([[1.0]]), fp16_config("fp16"))
+    assert r.activity["operand_flushes"] == 2 and r.raw[0, 2] == 0x0001
+    text = (Path(__file__).resolve().parents[1] / "docs" / "numerics-fp16.md").read_text()
+    assert "at or below 2^-25" in text and "operands below 2^-25" not in text
+
+
 def test_chunking_over_k_and_memory_mapped_input_give_identical_bits(tmp_path, monkeypatch):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((300, 6)).astype(np.float32)

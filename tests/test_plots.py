@@ -127,12 +127,12 @@ def test_several_traces_plot_the_first_with_a_note():
 
 def test_cycles_figure_has_one_log_log_line_per_array_size_and_an_fp16_reference():
     fig = plots.figure_cycles_vs_bl(_table(bls=(8, 16, 32, 64)), note=pytest.fail)
-    ax_cycles, ax_time = fig.axes[:2]
+    ax_cycles, ax_energy = fig.axes[:2]
     labels = [line.get_label() for line in ax_cycles.lines]
     assert labels == ["8x8", "32x32", "FP16, 64 multipliers"]
     assert ax_cycles.get_xscale() == "log" and ax_cycles.get_yscale() == "log"
     assert "(bits)" in ax_cycles.get_xlabel() and "cycles" in ax_cycles.get_ylabel()
-    assert "(s)" in ax_time.get_ylabel()
+    assert "(pJ)" in ax_energy.get_ylabel()  # not time: cycles / clock, the same curves
     x, y = ax_cycles.lines[0].get_data()
     assert list(x) == [8, 16, 32, 64]
     expected = sum(r["cycles"] for r in _table(bls=(8,)) if r["point_id"] == "p0")
@@ -285,7 +285,7 @@ def test_cycle_breakdown_stacks_compute_and_stalls_to_the_total_cycles():
         tops[x] = max(tops.get(x, 0.0), patch.get_y() + patch.get_height())
     expected = [r["cycles"] for r in rows if r["point_id"] == "p1"]
     assert [tops[i] for i in range(len(LAYERS))] == pytest.approx(expected)
-    labels = ax.get_legend_handles_labels()[1]
+    labels = [label.split(" (")[0] for label in ax.get_legend_handles_labels()[1]]
     assert labels[0] == "compute" and "stall: operand" in labels and "stall: rng" not in labels
     with pytest.raises(plots.Unsupported, match="no point"):
         plots.figure_cycle_breakdown(rows, point_id="nope", note=pytest.fail)
@@ -310,3 +310,64 @@ def test_figures_are_reproducible_bytes(tmp_path):
 
 def _write(tmp_path, rows):
     return write_table(rows, tmp_path, "sweep", {})["json"]
+
+
+def test_an_unknown_point_id_is_a_one_line_error_listing_valid_ids(tmp_path, capsys):
+    from essop_sim.cli import main
+
+    table = _write(tmp_path, _table())
+    assert main(["plot", str(table), "--point", "0", "-o", str(tmp_path / "f")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'0'" in err and "p0, p1, p2, p3, ..." in err
+    assert not (tmp_path / "f").exists()
+    assert main(["plot", str(table), "--point", "p1", "-o", str(tmp_path / "f"),
+                 "--only", "cycle_breakdown", "--format", "png"]) == 0
+    rows = [{k: v for k, v in r.items() if k not in ("point_id", "point_index")}
+            for r in _table(bls=(64,), arrays=((32, 32),), fp16=False)]
+    report = write_table(rows, tmp_path / "run", "report", {})["csv"]
+    assert main(["plot", str(report), "--point", "p0"]) == 1
+    assert "no point_id column" in capsys.readouterr().err
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    assert "BL=64 and a 32x32 array" in " ".join(out.getvalue().split())
+
+
+def test_cycles_figure_second_panel_is_energy_and_tracks_it():
+    rows = _table(bls=(8, 16, 32))
+    fig = plots.figure_cycles_vs_bl(rows, note=pytest.fail)
+    ax_energy = fig.axes[1]
+    x, y = ax_energy.lines[0].get_data()
+    assert list(x) == [8, 16, 32]
+    assert y[0] == pytest.approx(sum(r["energy_pj"] for r in rows if r["point_id"] == "p0"))
+    no_energy = [{k: v for k, v in r.items() if k != "energy_pj"} for r in rows]
+    assert len(plots.figure_cycles_vs_bl(no_energy, note=pytest.fail).axes) == 1
+
+
+def test_cycle_breakdown_legend_gives_each_share_and_flags_invisible_stalls():
+    rows = _table()
+    for r in rows:
+        r["stall_rng"] = 1   # 1 cycle in 100k: far too thin to draw
+        r["stall_operand"] += 100_000
+        r["cycles"] += 100_001 - r.pop("stall_drain")  # no drain column: not listed
+    fig = plots.figure_cycle_breakdown(rows, point_id="p1", note=pytest.fail)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any(label.startswith("compute (") and label.endswith("%)") for label in labels)
+    assert "stall: rng (<0.1%, too thin to see)" in labels
+    assert not any(label.startswith("stall: drain") for label in labels)
+
+
+def test_utilization_hides_constant_busy_panels_and_unused_axes():
+    rows = _table(bls=(8, 16, 32, 64))
+    for r in rows:
+        r["busy_comparators"] = 1.0
+        r["busy_counters"] = 0.25
+    fig = plots.figure_utilization(rows, note=pytest.fail)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["array utilization", "and array (busy)", "rng bank (busy)"]
+    assert len(fig.axes) == 4   # three heatmaps and the colour bar: no empty slots
+    suptitle = fig.get_suptitle()
+    assert "not drawn" in suptitle and "comparators 1.00" in suptitle
+    assert "counters 0.25" in suptitle

@@ -24,7 +24,7 @@ from essop_sim.errors import ConfigError
 from essop_sim.hw import time_update
 from essop_sim.numerics import outer_product
 from essop_sim.simulate import simulate
-from essop_sim.trace import load_trace, make_synthetic_trace
+from essop_sim.trace import default_trace_path, load_trace, make_synthetic_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [("fc1", "linear", 20, 6, 12), ("conv1", "conv2d", 27, 8, 30)]
@@ -112,7 +112,7 @@ def test_entry_point_plugin_runs_through_the_command_line(tmp_path):
     assert timing_only.stderr.count("\n") == 1 and "kept_k" in timing_only.stderr
     assert "Traceback" not in timing_only.stderr
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"name: plug\ntraces: [{ROOT / 'traces' / 'digits_cnn'}]\n"
+    spec.write_text(f"name: plug\ntraces: [{default_trace_path()}]\n"
                     "grid:\n  datapath: [essop, tinymac]\n  stages: [[], [subsample]]\n")
     sweep = _cli("sweep", str(spec), "-o", str(tmp_path / "s"), "-j", "2", "--no-progress",
                  "--fresh", cwd=ROOT)

@@ -64,6 +64,7 @@ FP16_BASE = {
     "memory.write_bandwidth": 64,
 }
 SHARED = {"memory.shared_port": True}
+N_RANDOM = 120  # random configurations per datapath (test_closed_form_is_exact_...)
 
 # id -> (base, overrides, (m, n, K), stall_free, fast_forward_expected)
 CASES = {
@@ -170,3 +171,68 @@ def test_grid_has_stalls_of_every_cause():
     assert fp16 == {"fill", "operand", "drain"}
     # the write-back contends with loads on the shared port: loads wait, so operand stalls
     assert run_case("essop-shared-contention")[1].stalls["operand"] > 0
+
+
+def _random_case(rng, datapath: str):
+    """A small random configuration and shape (overrides of the datapath's BASE)."""
+    pick = rng.choice
+    mem = {"memory.operand_buffer_vectors": pick([1, 2, 3, 8]),
+           "memory.read_bandwidth": pick([4, 8, 16, 64, 256]),
+           "memory.write_bandwidth": pick([1, 2, 4, 16, 64, 256]),
+           "memory.shared_port": pick([False, False, True])}
+    if datapath == "essop":
+        bl = pick([1, 4, 7, 8, 16])
+        over = {**ESSOP_BASE, **mem,
+                "essop.array.rows": pick([1, 2, 3, 4]), "essop.array.cols": pick([1, 2, 3, 4]),
+                "essop.bitstream_length": bl, "essop.bits_per_cycle": pick([1, 2, 3, 8]),
+                "essop.shift_scaler_latency": pick([0, 1, 2, 5]),
+                "essop.pipeline_stages": pick([0, 1, 2, 4]),
+                "essop.rng.fanout": pick([0, 0, 1, 3])}
+        shape = (pick(range(1, 10)), pick(range(1, 10)), pick(range(1, 9)))
+    else:
+        over = {**FP16_BASE, **mem, "fp16.multipliers": pick([1, 3, 8, 16, 33]),
+                "fp16.pipeline_depth": pick([1, 2, 4]), "fp16.issue_interval": pick([1, 2, 3]),
+                "fp16.accumulator": pick(["fp16", "fp32"])}
+        shape = (pick(range(1, 7)), pick(range(1, 7)), pick(range(1, 13)))
+    return over, shape
+
+
+@pytest.mark.parametrize("datapath", ["essop", "fp16"])
+def test_closed_form_is_exact_without_stalls_on_random_configurations(datapath):
+    """The closed form equals the cycles of every configuration with no operand, rng or
+    write-back stall, and bounds them from below otherwise (seeded random configurations;
+    event model = reference on each). It once missed the last tile's wait for tile u-1's
+    write-back, which was counted as drain (ESSOP base, write 2 bits/cycle, (4, 8, 1): 269
+    cycles against 149)."""
+    import random
+
+    from essop_sim.errors import ConfigError
+
+    rng = random.Random(16)
+    stall_free = stalled = 0
+    while stall_free + stalled < N_RANDOM:
+        over, (m, n, K) = _random_case(rng, datapath)
+        try:
+            config = config_from_mapping(None, overrides=over)
+        except ConfigError:
+            continue
+        ev = time_update(config, m, n, K)
+        ref = reference_timing(config, m, n, K)
+        assert (ev.cycles, ev.stalls, ev.busy) == (ref.cycles, ref.stalls, ref.busy), over
+        closed = closed_form_cycles(config, m, n, K)
+        assert ev.ideal_cycles == closed <= ev.cycles
+        if ev.stalls["operand"] == ev.stalls["rng"] == ev.stalls["writeback"] == 0:
+            stall_free += 1
+            assert ev.cycles == closed, (over, (m, n, K))
+        else:
+            stalled += 1
+    assert stall_free >= 20 and stalled >= 20
+
+
+def test_last_tile_waiting_for_the_shadow_register_is_a_writeback_stall():
+    config = config_from_mapping(None, overrides={**ESSOP_BASE, "memory.write_bandwidth": 2})
+    ev, ref = time_update(config, 4, 8, 1), reference_timing(config, 4, 8, 1)
+    assert ev.cycles == ref.cycles == 269 and ev.stalls == ref.stalls
+    # P = 2 and the last write-back of 4 * 4 * 16 bits at 2 bits/cycle are the drain
+    assert ev.stalls["drain"] == 2 + 128 and ev.stalls["writeback"] > 0
+    assert closed_form_cycles(config, 4, 8, 1) == 149 < ev.cycles

@@ -477,11 +477,28 @@ def test_shipped_default_trace_loads_and_verifies():
     assert np.abs(late.exact_update()).max() > 0  # a real, non-trivial gradient
 
 
-def test_default_trace_path_is_repo_traces_dir():
+def test_default_trace_path_is_package_data():
     import essop_sim
-    assert default_trace_path() == (Path(essop_sim.__file__).resolve().parents[1] / "traces"
-                                    / "digits_cnn")
+    assert default_trace_path() == (Path(essop_sim.__file__).resolve().parent / "data"
+                                    / "traces" / "digits_cnn")
     assert os.path.isfile(default_trace_path() / "manifest.json")
+
+
+def test_pyproject_package_data_ships_the_trace_and_matches_files():
+    """Every package-data pattern matches a file, and the default trace's files are matched
+    (a non-editable install ran nothing before: the trace was outside the package)."""
+    tomllib = pytest.importorskip("tomllib")
+
+    import essop_sim
+    root = Path(essop_sim.__file__).resolve().parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["essop_sim"]
+    matched = set()
+    for pattern in patterns:
+        hits = {p for p in root.glob(pattern) if p.is_file()}
+        assert hits, f"package-data pattern {pattern!r} matches nothing"
+        matched |= hits
+    assert set(default_trace_path().iterdir()) <= matched
 
 
 def test_failed_overwrite_puts_the_previous_trace_back(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,39 @@ from ..errors import ConfigError
 from .model import HardwareConfig
 from .schema import check_mapping, fields_of, parse_float
 
+#: The path that means standard input (``--config -``).
+STDIN = "-"
+
+
+def yaml_source(path: str | Path) -> str:
+    """How errors name a YAML input: ``'<stdin>'`` for ``-``, else the path."""
+    return "<stdin>" if str(path) == STDIN else str(path)
+
 
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a syntax error names the file, line and column."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", str(path), "an existing YAML file")
+    """Parse a YAML file, ``-`` (standard input) or a pipe/FIFO (e.g. bash's ``<(...)``, a
+    /dev/fd path); a syntax error names the source ('<stdin>' or the path), line and column."""
+    source = yaml_source(path)
+    if source == "<stdin>":
+        text = sys.stdin.read()
+    else:
+        path = Path(path)
+        # Regular files, pipes and FIFOs, character devices: anything readable but a directory.
+        if not path.exists() or path.is_dir():
+            raise ConfigError(source, "<file>", source, "an existing YAML file, a pipe or '-' "
+                              "(standard input)")
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(source, "<file>", source, f"a readable file ({exc.strerror})"
+                              ) from None
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), where, problem, "well-formed YAML") from None
+        raise ConfigError(source, where, problem, "well-formed YAML") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -98,7 +119,7 @@ def load_config(path: str | Path | None = None,
     if isinstance(overrides, (list, tuple)):
         overrides = dict(parse_override(o) for o in overrides)
     raw = read_yaml(path) if path is not None else {}
-    source = str(path) if path is not None else "<default config>"
+    source = yaml_source(path) if path is not None else "<default config>"
     return config_from_mapping(raw, source, overrides)
 
 

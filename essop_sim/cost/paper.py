@@ -122,6 +122,18 @@ def format_points(pts: list[Point]) -> str:
     return "\n".join(lines)
 
 
+def breakdown_line(p: Point) -> str:
+    """``p``'s energy per element by component, largest first, 4 decimals (pJ): the sentence
+    docs/cost.md quotes (a test holds them equal)."""
+    def side(name: str, total: float, parts: dict[str, float]) -> str:
+        terms = sorted(((k, v) for k, v in parts.items() if v), key=lambda kv: -kv[1])
+        return f"{name} {total:.4f} = " + " + ".join(f"{k} {v:.4f}" for k, v in terms)
+
+    return (f"Per element, {p.label} (pJ): "
+            f"{side('ESSOP', p.essop_pj_per_element, p.essop_by_component)}; "
+            f"{side('FP16', p.fp16_pj_per_element, p.fp16_by_component)}.")
+
+
 def main() -> None:
     """Print the worked example."""
     pts = points()
@@ -131,6 +143,7 @@ def main() -> None:
         print("  ESSOP:", {k: round(v, 5) for k, v in p.essop_by_component.items() if v})
         print("  FP16: ", {k: round(v, 5) for k, v in p.fp16_by_component.items() if v})
         print(f"  area um^2: ESSOP {p.essop_area_um2:.0f}, FP16 {p.fp16_area_um2:.0f}")
+        print(" ", breakdown_line(p))
 
 
 if __name__ == "__main__":

@@ -40,13 +40,15 @@ class WritebackUnit:
         self.stats = stats
         self.done = Signals(env)   # tile u -> fired at the boundary its write-back completed
         self.completed = 0         # tiles whose write-back has completed
+        self.shadow_wait = 0       # cycles the last tile waited, final, for the shadow register
 
     def run(self):
         """Move each final tile into the shadow register, then burst it to memory."""
         env, port, stats = self.env, self.ports.write, self.stats
         for u in range(self.tiles):
-            yield self.final.get(u)          # accumulators final; the shadow is empty here
+            final = yield self.final.get(u)  # accumulators final; the shadow is empty here
             moved = env.now
+            self.shadow_wait = moved - final
             bits = self.tile_bits(u)
             cycles = self.ports.write_cycles(bits)
             yield port.request(WRITEBACK)

@@ -335,16 +335,24 @@ def _log2_ticks(ax, values: Sequence[float]) -> None:
 
 def figure_cycles_vs_bl(rows: Sequence[Mapping[str, Any]], *,
                         note: Callable[[str], None] = print) -> Figure:
-    """Cycles and time per training step vs bitstream length, one line per array size, and every
-    other point (up to three per datapath) as a dashed horizontal line."""
+    """Cycles and energy per training step vs bitstream length, one line per array size, and
+    every other point (up to three per datapath) as a dashed horizontal line.
+
+    The second panel is energy, not time: time is cycles / clock, the same curves rescaled
+    whenever the points share a clock, while energy is what a longer bitstream costs beside its
+    cycles (the trade-off BL buys). Without energy_pj columns the figure has one panel.
+    """
     rows = _first_trace(rows, note, "cycles_vs_bl")
     points = _summaries(rows)
     series = _lines(points, note, "cycles_vs_bl")
-    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
-    ax_c, ax_t = fig.subplots(1, 2)
+    with_energy = any(p.energy_pj for pts in series.values() for p in pts)
+    fig = Figure(figsize=(10.0 if with_energy else 5.6, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2 if with_energy else 1, squeeze=False)[0]
+    ax_c = axes[0]
+    panels = [(ax_c, "cycles")] + ([(axes[1], "energy_pj")] if with_energy else [])
     bls = []
     for i, (label, pts) in enumerate(series.items()):
-        pts = [p for p in pts if p.cycles and p.time_s]
+        pts = [p for p in pts if p.cycles]
         if not pts:
             continue
         x = [p.bl for p in pts]
@@ -352,21 +360,24 @@ def figure_cycles_vs_bl(rows: Sequence[Mapping[str, Any]], *,
         style = {"marker": MARKERS[i % len(MARKERS)], "color": PALETTE[i % len(PALETTE)],
                  "label": label}
         ax_c.plot(x, [p.cycles for p in pts], **style)
-        ax_t.plot(x, [p.time_s for p in pts], **style)
+        if with_energy:
+            xe = [p.bl for p in pts if p.energy_pj]
+            axes[1].plot(xe, [p.energy_pj for p in pts if p.energy_pj], **style)
     if not bls:
-        raise Unsupported("no BL point has cycles and time_s")
-    references = [p for p in points if p.cycles and p.time_s]
-    for ax, attr in ((ax_c, "cycles"), (ax_t, "time_s")):
+        raise Unsupported("no BL point has cycles")
+    for ax, attr in panels:
+        references = [p for p in points if getattr(p, attr)]
         _reference_lines(ax, references, lambda p, attr=attr: getattr(p, attr), ls="--",
                          fade=(0.9, 0.7, 0.5))
         _log2_ticks(ax, bls)
         ax.set_yscale("log")
         ax.set_xlabel("bitstream length BL (bits)")
     ax_c.set_ylabel("cycles per training step (all layers)")
-    ax_t.set_ylabel("time per training step (s)")
     ax_c.set_title("Cycles vs bitstream length")
-    ax_t.set_title("Time vs bitstream length")
-    ax_t.legend(title="array (rows x cols)", loc="best")
+    if with_energy:
+        axes[1].set_ylabel("energy per training step, all layers (pJ)")
+        axes[1].set_title("Energy vs bitstream length")
+    axes[-1].legend(title="array (rows x cols)", loc="best")
     return fig
 
 
@@ -383,6 +394,17 @@ def figure_utilization(rows: Sequence[Mapping[str, Any]], *,
     keys = [k for k in keys if any(p.weighted(k) is not None for p in points)]
     if not keys:
         raise Unsupported("no utilization or busy_<block> columns")
+    # A busy fraction that is the same in every cell (e.g. 1.00 everywhere) tells nothing a
+    # heatmap can show: it is named in the title instead of drawn.
+    constant = {}
+    for k in keys[1:] if keys[0] == "utilization" else keys:
+        values = {round(v, 2) for v in (p.weighted(k) for p in points) if v is not None}
+        if len(values) == 1:
+            constant[k] = values.pop()
+    if len(constant) < len(keys):
+        keys = [k for k in keys if k not in constant]
+    else:
+        constant = {}
     arrays = sorted({p.array for p in points}, key=lambda a: (_area_of(a), a))
     bls = sorted({p.bl for p in points})
     cell = {(p.array, p.bl): p for p in points}
@@ -417,11 +439,16 @@ def figure_utilization(rows: Sequence[Mapping[str, Any]], *,
                         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                                 color="white" if v < 0.6 else "black")
     for ax in list(axes.flat)[len(keys):]:
-        ax.set_visible(False)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="fraction of cycles (cycle-weighted "
+        fig.delaxes(ax)   # no empty grid slots
+    used = list(axes.flat)[:len(keys)]
+    fig.colorbar(image, ax=used, shrink=0.8, label="fraction of cycles (cycle-weighted "
                  "over layers)")
     names = " / ".join(dict.fromkeys(p.short_name() for p in points))
-    fig.suptitle(f"{names} utilization and block busy fractions")
+    title = f"{names} utilization and block busy fractions"
+    if constant:
+        same = ", ".join(f"{k[5:].replace('_', ' ')} {v:.2f}" for k, v in constant.items())
+        title += "\n" + "\n".join(textwrap.wrap(f"busy in every cell (not drawn): {same}", 90))
+    fig.suptitle(title)
     return fig
 
 
@@ -654,13 +681,18 @@ def figure_cycle_breakdown(rows: Sequence[Mapping[str, Any]], *, point_id: str |
     ax = fig.subplots()
     xs = list(range(len(layers)))
     bottom = [0.0] * len(layers)
+    total = sum(v for v in cycles.values() if not math.isnan(v)) or 1.0
     for i, (name, values) in enumerate([("compute", compute)]
                                        + [(c[6:], stalls[c]) for c in causes]):
         heights = [0.0 if math.isnan(values[layer]) else values[layer] for layer in layers]
         if name != "compute" and not any(heights):
             continue
+        # Every label carries its share of all cycles, so a stall too thin to see (20 cycles
+        # in 130k) is still read from the legend rather than looked for in the bars.
+        share = sum(heights) / total
+        shown = f"{share:.1%}" if share >= 0.001 else "<0.1%, too thin to see"
         ax.bar(xs, heights, 0.7, bottom=bottom, color=PALETTE[i % len(PALETTE)],
-               label=name if name == "compute" else f"stall: {name}")
+               label=f"{name if name == 'compute' else 'stall: ' + name} ({shown})")
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_xticks(xs)
     ax.set_xticklabels(layers, rotation=45 if len(layers) > 4 else 0,
@@ -743,6 +775,21 @@ def plot_cycle_breakdown(rows, out_dir, formats=("png", "svg"), *, point_id=None
     return _plot_one("cycle_breakdown", rows, out_dir, formats, note, point_id=point_id)
 
 
+def _check_point_id(rows: Sequence[Mapping[str, Any]], point_id: str, table: Path) -> None:
+    """A ConfigError (one line, exit 1 on the command line) unless ``point_id`` names a point
+    of the table; it lists a few valid ids."""
+    from ..errors import ConfigError
+
+    ids = list(dict.fromkeys(str(r["point_id"]) for r in rows if r.get("point_id") is not None))
+    if str(point_id) in ids:
+        return
+    if not ids:
+        raise ConfigError("--point", "point_id", point_id, f"no --point: {table} has no "
+                          "point_id column (a run report holds one configuration)")
+    shown = ", ".join(ids[:4]) + (f", ... ({len(ids)} in all)" if len(ids) > 4 else "")
+    raise ConfigError("--point", "point_id", point_id, f"a point_id of {table}: {shown}")
+
+
 def plot_results(table_path_or_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                  formats: Sequence[str] = ("png", "svg"), *, point_id: str | None = None,
                  only: Sequence[str] | None = None,
@@ -764,6 +811,8 @@ def plot_results(table_path_or_dir: str | os.PathLike, out_dir: str | os.PathLik
     if not rows:
         note(f"{table}: no rows; no figures drawn")
         return []
+    if point_id is not None:
+        _check_point_id(rows, point_id, table)
     written: list[Path] = []
     for name in FIGURES:
         if only is not None and name not in only:

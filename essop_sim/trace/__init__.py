@@ -31,19 +31,19 @@ DEFAULT_TRACE_NAME = "digits_cnn"
 
 
 def default_trace_path() -> Path:
-    """The shipped default trace, ``traces/digits_cnn`` in the repository checkout.
+    """The shipped default trace, ``essop_sim/data/traces/digits_cnn``: package data, so it is
+    there in a repository checkout and in any installed copy (``pip install .``) alike.
 
-    Raises TraceError if it is not there (e.g. an installed wheel without the repo); remake it
-    with the command in docs/traces.md.
+    Raises TraceError if it is missing (a damaged install); remake it with the command in
+    docs/traces.md.
     """
-    import essop_sim
-
-    path = Path(essop_sim.__file__).resolve().parents[1] / "traces" / DEFAULT_TRACE_NAME
+    path = Path(__file__).resolve().parents[1] / "data" / "traces" / DEFAULT_TRACE_NAME
     if not (path / MANIFEST_NAME).is_file():
-        raise TraceError(path, "the shipped default trace is missing (not a repository "
-                               "checkout?); remake it from the repository root with: python "
-                               "scripts/dump_traces.py --model cnn --out traces/digits_cnn "
-                               "--steps 0,60,-1 --overwrite (see docs/traces.md)")
+        raise TraceError(path, "the shipped default trace is missing (a damaged install?); "
+                               "reinstall essop-sim, or remake it from the repository root "
+                               "with: python scripts/dump_traces.py --model cnn --out "
+                               "essop_sim/data/traces/digits_cnn --steps 0,60,-1 --overwrite "
+                               "(see docs/traces.md)")
     return path
 
 

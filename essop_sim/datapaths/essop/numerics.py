@@ -214,13 +214,17 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         timings["streams"] = timings.get("streams", 0.0) + t_streams
         timings["accumulate"] = timings.get("accumulate", 0.0) + t_acc
 
-    lsb = math.ldexp(1.0, E - F) / bl
-    dw = np.ldexp(acc.astype(np.float64), E - F) / bl
+    # 2^(E - F) is not always a double (extreme operands): np.ldexp over- and underflows to
+    # +-inf and 0 as float64 arithmetic does, where math.ldexp would raise OverflowError.
     eta = effective_learning_rate(c.scaling.learning_rate, c.scaling.learning_rate_mode)
+    with np.errstate(over="ignore", under="ignore"):
+        lsb = float(np.ldexp(1.0, E - F)) / bl
+        dw = np.ldexp(acc.astype(np.float64), E - F) / bl
+        update = -eta * dw
     return OuterProductResult(
         datapath="essop",
         dw=dw,
-        update=-eta * dw,
+        update=update,
         raw=acc,
         lsb_weight=lsb,
         x_shifts=ex,

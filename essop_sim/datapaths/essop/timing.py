@@ -83,6 +83,16 @@ class EssopEventModel(DatapathRun):
             self.scaler.count(tile, K, act)
             self.counters.count(tile, K, K * s, act)
 
+    def run(self):
+        """Simulate; as :meth:`DatapathRun.run`, except that the cycles the last tile, final,
+        waits for the shadow register (tile u-1's write-back) are a 'writeback' stall, not
+        'drain': 'drain' is then exactly P + the last write-back (docs/timing.md)."""
+        cycles, stats = super().run()
+        wait = self.writeback.shadow_wait
+        stats.stalls["writeback"] += wait
+        stats.stalls["drain"] -= wait
+        return cycles, stats
+
     def load_bits(self, j: int) -> int:
         """Bits loaded for global batch j: k-steps * (rows + cols) * operand_bits."""
         u, i = divmod(j, self.per_tile)

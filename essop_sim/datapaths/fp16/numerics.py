@@ -7,7 +7,7 @@ The datapath, as modeled (timing is the event model's job, not this module's):
    :class:`~essop_sim.errors.OperandError` naming the element. A finite operand whose magnitude is
    65520 or more would round to infinity; that is also an ``OperandError`` naming the element (the
    baseline has no representation for it, and silently turning a gradient into inf would poison
-   the whole update). Nonzero operands below 2^-25 round to (signed) zero: this is ordinary
+   the whole update). Nonzero operands at or below 2^-25 round to (signed) zero: this is ordinary
    binary16 underflow and is counted as ``operand_flushes``.
 2. **Products.** ``p = fl16(delta_k,j * x_k,i)``: one binary16 multiply, RNE, overflow to signed
    infinity, subnormal results kept.
