@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EssopSimError
+from .errors import EssopSimError, one_line
 
 RUN_EXAMPLE = """examples:
   essop-sim run                                   # shipped default config and trace
@@ -58,6 +58,15 @@ def _baselines(args: argparse.Namespace, config) -> list[str]:
     return names
 
 
+def _output(args: argparse.Namespace) -> str:
+    """``--output``, refused when empty (it would silently mean the current directory)."""
+    from .errors import ConfigError
+
+    if args.output is not None and not args.output.strip():
+        raise ConfigError("--output", "-o", args.output, "a directory path (not empty)")
+    return args.output
+
+
 def _run(args: argparse.Namespace) -> int:
     from .compare import baseline_config, compare, compare_columns
     from .config import load_config
@@ -65,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     from .report.text import RUN_COLUMNS, format_table, totals_line
     from .simulate import resolve_trace, simulate
 
+    _output(args)
     config = load_config(args.config, args.set)
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
@@ -98,8 +108,9 @@ def _sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
     started = time.perf_counter()
-    table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
-                      progress=not args.no_progress, resume=not args.fresh)
+    table = run_sweep(args.spec, _output(args), jobs=args.jobs, dask=args.dask,
+                      progress=not args.no_progress, resume=not args.fresh, force=args.force,
+                      dask_timeout=args.dask_timeout)
     print(f"wrote {table} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -107,7 +118,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from .report.plots import plot_results
 
-    written = plot_results(args.results, args.output, formats=tuple(args.format), only=args.only,
+    written = plot_results(args.results, _output(args), formats=tuple(args.format), only=args.only,
                            point_id=args.point)
     for path in written:
         print(path)
@@ -191,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "LocalCluster, or a scheduler address")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--fresh", action="store_true",
-                       help="recompute every point instead of resuming from OUT/points")
+                       help="recompute every point instead of resuming from OUT/points "
+                            "(and discard another spec's points found there)")
+    sweep.add_argument("--force", action="store_true",
+                       help="run even beyond the work limits (docs/reliability.md)")
+    sweep.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="wait this long for a Dask scheduler and its first worker "
+                            "(default 10)")
     sweep.set_defaults(func=_sweep)
 
     plot = sub.add_parser("plot", help="draw the figures of a run or sweep",
@@ -236,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     except EssopSimError as exc:
         if args.debug:
             raise
-        print(f"essop-sim: error: {exc}", file=sys.stderr)
+        print(f"essop-sim: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("essop-sim: interrupted", file=sys.stderr)
@@ -246,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # output on a full, read-only or missing file system, ...
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"essop-sim: error: {one_line(where + (exc.strerror or str(exc)))}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
