@@ -127,8 +127,10 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from .config import config_digest, load_config
+    from .cost import table_for
 
     config = load_config(args.config, args.set)
+    table_for(config)  # the cost table it names exists and is one
     with_overrides = f" with {', '.join(args.set)}" if args.set else ""
     print(f"{args.config}{with_overrides}: ok (datapath {config.datapath}, "
           f"config digest {config_digest(config)})")

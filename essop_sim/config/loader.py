@@ -14,25 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
 from .model import HardwareConfig
 from .schema import check_mapping, fields_of, parse_float
+from .yamlsafe import load_yaml_file, load_yaml_text
 
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a syntax error names the file, line and column."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", str(path), "an existing YAML file")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), where, problem, "well-formed YAML") from None
+    return load_yaml_file(path)  # bounded, strict: see config/yamlsafe.py
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -41,8 +31,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError("--set", text, text, "KEY=VALUE, e.g. essop.bitstream_length=128")
     key, _, value = text.partition("=")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = load_yaml_text(value, f"--set {key.strip()}") if value.strip() else None
+    except ConfigError:
         raise ConfigError("--set", key, value, "a YAML scalar value") from None
     return key.strip(), parsed
 
