@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EssopSimError, one_line
+from .errors import EssopSimError, one_line, safe_text
 
 RUN_EXAMPLE = """examples:
   essop-sim run                                   # shipped default config and trace
@@ -67,6 +67,15 @@ def _output(args: argparse.Namespace) -> str:
     return args.output
 
 
+def _check_work(args: argparse.Namespace, trace) -> None:
+    """Refuse a run too large for this machine (unless --force); say how long a long one takes."""
+    from .limits import check_work, notice
+
+    est = check_work(trace.records, not args.no_numerics, str(trace.path), force=args.force)
+    if notice(est) and not args.quiet:
+        print(notice(est), file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from .compare import baseline_config, compare, compare_columns
     from .config import load_config
@@ -78,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
+    _check_work(args, trace)
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
@@ -97,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         rows, columns = compare(report, baselines), compare_columns(names)
     out = Path(args.output)
     write_table(rows, out, "report", report.meta)
-    print(format_table(rows, columns))
+    print(safe_text(format_table(rows, columns)))
     print(totals_line(rows))
     print(f"wrote {out / 'report.csv'} and {out / 'report.json'} "
           f"({report.meta['wall_time_s']:.2f} s)")
@@ -140,7 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _trace_info(args: argparse.Namespace) -> int:
     from .trace.info import trace_info
 
-    print(trace_info(args.path))
+    print(safe_text(trace_info(args.path)))
     return 0
 
 
@@ -193,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "until its time on the trace (throughput) or its compute area (area) "
                           "is at most the design's")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-record progress")
+    run.add_argument("--force", action="store_true",
+                     help="run even beyond the memory limit (docs/reliability.md)")
     run.set_defaults(func=_run)
 
     sweep = sub.add_parser("sweep", help="run a grid of configurations (resumable, parallel)",

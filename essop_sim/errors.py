@@ -47,7 +47,15 @@ def one_line(text: str, limit: int = 2000) -> str:
     """``text`` made safe for one terminal line: control characters (newlines, escape
     sequences) escaped, long text cut."""
     out = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    out = out.encode("utf-8", "backslashreplace").decode("utf-8")
     return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def safe_text(text: str) -> str:
+    """Multi-line ``text`` safe to print: control characters other than newline and tab (a
+    layer name holding terminal escape sequences) and lone surrogates are shown escaped."""
+    out = "".join(c if c.isprintable() or c in "\n\t " else repr(c)[1:-1] for c in text)
+    return out.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class EssopSimError(Exception):

@@ -882,6 +882,12 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
     if out.exists() and not out.is_dir():
         raise SweepError(f"{out}: is a {file_kind(out)}, not a directory; choose another "
                          "output directory")
+    if not force:
+        from .limits import check_work
+        from .trace.format import read_manifest
+
+        for path in dict.fromkeys(p.trace_path for p in sweep.points):
+            check_work(read_manifest(Path(path))["records"], sweep.points[0].numerics, path)
     with output_lock(out):
         return _run_locked(sweep, out, jobs, dask, progress, resume, stream, simulate,
                            started, dask_timeout)

@@ -102,6 +102,11 @@ def read_manifest(trace_dir: Path) -> dict:
         raise TraceError(path, "malformed manifest: JSON nested too deeply") from None
     except ValueError as exc:  # an integer of thousands of digits
         raise TraceError(path, f"malformed manifest: {str(exc)[:100]}") from None
+    try:
+        json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise TraceError(path, "malformed manifest: a string holds a lone surrogate (not "
+                               "valid Unicode)") from None
     validate_manifest(manifest, path)
     return manifest
 
@@ -158,6 +163,8 @@ def validate_manifest(manifest: Any, source: object = "<manifest>") -> None:
     records = manifest["records"]
     if not isinstance(records, list):
         _fail(source, "records", f"expected a list, got {type(records).__name__}")
+    if not records:
+        _fail(source, "records", "empty: the trace has no records")
     seen: set[tuple[str, int]] = set()
     files: set[str] = set()
     for i, rec in enumerate(records):
