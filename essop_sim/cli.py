@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
-            print(f"  [{done}/{total}] {row['layer']} step {row['step']}: "
+            print(f"  [{done}/{total}] {safe_text(row['layer'])} step {row['step']}: "
                   f"{row['cycles']:,} cycles", file=sys.stderr)
 
     report = simulate(config, trace, numerics=not args.no_numerics, progress=progress)

@@ -76,8 +76,9 @@ class ConfigErrors(ConfigError):
     def __init__(self, errors: list[ConfigError]):
         first = errors[0]
         self.errors = list(errors)
-        EssopSimError.__init__(self, f"{len(errors)} errors: " + "; ".join(
-            str(e) for e in errors))
+        EssopSimError.__init__(self, f"{first.source}: {len(errors)} errors: " + "; ".join(
+            f"key '{e.key}': got {short_repr(e.value)}, expected {e.expected}"
+            if e.source == first.source else str(e) for e in errors))
         self.source, self.key, self.value, self.expected = (first.source, first.key,
                                                             first.value, first.expected)
 
