@@ -266,26 +266,30 @@ def test_killing_a_parallel_sweep_leaves_no_live_worker(tmp_path, trace, sig):
 
 def test_random_kills_then_resume_give_the_identical_table(tmp_path, trace, capsys):
     spec = write_spec(tmp_path, trace, **{"essop.bitstream_length": [8, 16, 32, 64],
-                                          "seed": [0, 1, 2]})
+                                          "seed": list(range(6))})
     ref = tmp_path / "ref"
     assert cli(capsys, "sweep", spec, "-o", ref, "--no-progress")[0] == 0
     out, rng = tmp_path / "out", random.Random(17)
     argv = [sys.executable, "-m", "essop_sim.cli", "sweep", str(spec), "-o", str(out),
             "--no-progress"]
-    kills = 0
-    for _ in range(4):
+    kills, points = 0, out / "points"
+    for _ in range(4):  # SIGKILL at a random moment once the run has started writing points
+        before = len(list(points.glob("*.json"))) if points.exists() else 0
         proc = subprocess.Popen(argv, env=ENV, stderr=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=rng.uniform(1.0, 4.0))
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + 60
+        while (proc.poll() is None and time.monotonic() < deadline
+               and (not points.exists() or len(list(points.glob("*.json"))) <= before)):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
+        if proc.poll() is None:
             proc.kill()
             kills += 1
         proc.wait()
     assert kills >= 1
     assert cli(capsys, "sweep", spec, "-o", out, "--no-progress")[0] == 0
     for name in ("sweep.csv", "sweep.json"):
-        assert (out / name).read_bytes() == (ref / name).read_bytes()
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
