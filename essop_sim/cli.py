@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EssopSimError
+from .errors import EssopSimError, one_line, safe_text
 
 RUN_EXAMPLE = """examples:
   essop-sim run                                   # shipped default config and trace
@@ -58,6 +58,24 @@ def _baselines(args: argparse.Namespace, config) -> list[str]:
     return names
 
 
+def _output(args: argparse.Namespace) -> str:
+    """``--output``, refused when empty (it would silently mean the current directory)."""
+    from .errors import ConfigError
+
+    if args.output is not None and not args.output.strip():
+        raise ConfigError("--output", "-o", args.output, "a directory path (not empty)")
+    return args.output
+
+
+def _check_work(args: argparse.Namespace, trace) -> None:
+    """Refuse a run too large for this machine (unless --force); say how long a long one takes."""
+    from .limits import check_work, notice
+
+    est = check_work(trace.records, not args.no_numerics, str(trace.path), force=args.force)
+    if notice(est) and not args.quiet:
+        print(notice(est), file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from .compare import baseline_config, compare, compare_columns, compare_legend
     from .config import load_config
@@ -66,14 +84,16 @@ def _run(args: argparse.Namespace) -> int:
     from .report.text import RUN_COLUMNS, format_table, totals_line
     from .simulate import resolve_trace, simulate
 
+    _output(args)
     config = load_config(args.config, args.set)
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
+    _check_work(args, trace)
     announce_compilation()
 
     def progress(done: int, total: int, row: dict) -> None:
         if not args.quiet:
-            print(f"  [{done}/{total}] {row['layer']} step {row['step']}: "
+            print(f"  [{done}/{total}] {safe_text(row['layer'])} step {row['step']}: "
                   f"{row['cycles']:,} cycles", file=sys.stderr)
 
     report = simulate(config, trace, numerics=not args.no_numerics, progress=progress)
@@ -89,11 +109,11 @@ def _run(args: argparse.Namespace) -> int:
         rows, columns = compare(report, baselines), compare_columns(names)
     out = Path(args.output)
     existing = [p.name for p in (out / "report.csv", out / "report.json") if p.exists()]
-    if existing:
-        print(f"essop-sim: replacing the existing report in {out} ({', '.join(existing)})",
-              file=sys.stderr)
     write_table(rows, out, "report", report.meta)
-    print(format_table(rows, columns))
+    if existing:   # said once the new set is in place (a failed write leaves the old one)
+        print(f"essop-sim: replaced the existing report in {out} ({', '.join(existing)})",
+              file=sys.stderr)
+    print(safe_text(format_table(rows, columns)))
     if names:
         print(compare_legend(rows, names))
     print(totals_line(rows))
@@ -108,8 +128,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     announce_compilation()
     started = time.perf_counter()
-    table = run_sweep(args.spec, args.output, jobs=args.jobs, dask=args.dask,
-                      progress=not args.no_progress, resume=not args.fresh)
+    table = run_sweep(args.spec, _output(args), jobs=args.jobs, dask=args.dask,
+                      progress=not args.no_progress, resume=not args.fresh, force=args.force,
+                      dask_timeout=args.dask_timeout)
     print(f"wrote {table} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -117,7 +138,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from .report.plots import plot_results
 
-    written = plot_results(args.results, args.output, formats=tuple(args.format), only=args.only,
+    written = plot_results(args.results, _output(args), formats=tuple(args.format), only=args.only,
                            point_id=args.point)
     for path in written:
         print(path)
@@ -126,8 +147,10 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from .config import config_digest, load_config
+    from .cost import table_for
 
     config = load_config(args.config, args.set)
+    table_for(config)  # the cost table it names exists and is one
     with_overrides = f" with {', '.join(args.set)}" if args.set else ""
     print(f"{args.config}{with_overrides}: ok (datapath {config.datapath}, "
           f"config digest {config_digest(config)})")
@@ -137,7 +160,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _trace_info(args: argparse.Namespace) -> int:
     from .trace.info import trace_info
 
-    print(trace_info(args.path))
+    print(safe_text(trace_info(args.path)))
     return 0
 
 
@@ -194,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "until its time on the trace (throughput) or its compute area (area) "
                           "is at most the design's")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-record progress")
+    run.add_argument("--force", action="store_true",
+                     help="run even beyond the memory limit (docs/reliability.md)")
     run.set_defaults(func=_run)
 
     sweep = sub.add_parser("sweep", help="run a grid of configurations (resumable, parallel)",
@@ -205,7 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "LocalCluster, or a scheduler address")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--fresh", action="store_true",
-                       help="recompute every point instead of resuming from OUT/points")
+                       help="recompute every point instead of resuming from OUT/points "
+                            "(and discard another spec's points found there)")
+    sweep.add_argument("--force", action="store_true",
+                       help="run even beyond the work limits (docs/reliability.md)")
+    sweep.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="wait this long for a Dask scheduler and its first worker "
+                            "(default 10)")
     sweep.set_defaults(func=_sweep)
 
     plot = sub.add_parser("plot", help="draw the figures of a run or sweep",
@@ -253,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except EssopSimError as exc:
         if args.debug:
             raise
-        print(f"essop-sim: error: {exc}", file=sys.stderr)
+        print(f"essop-sim: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("essop-sim: interrupted", file=sys.stderr)
@@ -263,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # output on a full, read-only or missing file system, ...
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"essop-sim: error: {one_line(where + (exc.strerror or str(exc)))}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -50,7 +51,8 @@ from typing import IO, Any
 
 from .config import HardwareConfig, config_from_mapping, config_to_dict
 from .config.loader import read_yaml
-from .errors import ConfigError, EssopSimError
+from .errors import ConfigError, EssopSimError, LimitError
+from .fsutil import file_kind, is_regular_file, output_lock
 from .report.io import read_json, to_jsonable, write_json_atomic, write_table
 
 __all__ = [
@@ -62,7 +64,11 @@ __all__ = [
 SPEC_KEYS = ("name", "description", "base", "traces", "seed", "grid", "zip", "extra", "layers",
              "steps", "numerics")
 #: Marker written into every point file.
-POINT_FORMAT = "essop-sim sweep point v1"
+POINT_FORMAT = "essop-sim sweep point v2"
+#: Most points a sweep may have without ``force`` (``--force``): expanding and validating a point
+#: takes about a millisecond and running one at least a second, so beyond this a typo in a grid
+#: (or a hostile spec) would run for days.
+MAX_POINTS = 100_000
 #: The simulate function run for each point ("module:function").
 DEFAULT_SIMULATE = "essop_sim.simulate:simulate"
 
@@ -220,7 +226,8 @@ def _check_keys(source: str, where: str, keys: Sequence[str]) -> None:
 
 
 def load_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
-               base_dir: str | os.PathLike | None = None) -> Sweep:
+               base_dir: str | os.PathLike | None = None,
+               max_points: int | None = None) -> Sweep:
     """Read and validate a sweep spec (a YAML path or a mapping) and expand it into points.
 
     Paths in a mapping spec are relative to ``base_dir`` (default: the current directory).
@@ -319,6 +326,13 @@ def load_sweep(spec: str | os.PathLike | Mapping[str, Any], *,
                               f"(it has {sorted(present_steps)})")
         trace_info.append((t, str(path), trace_digest(manifest)))
 
+    total = (math.prod(len(vals) for _, vals in axes) + len(extra)) * len(traces)
+    if max_points is not None and total > max_points:
+        raise LimitError(f"{source}: the sweep has {total:,} points (grid "
+                         f"{' x '.join(str(len(v)) for _, v in axes) or '-'}, "
+                         f"{len(extra)} extra, {len(traces)} trace(s)), more than the limit of "
+                         f"{max_points:,}; at about 1 s per point that is "
+                         f"{_clock(total)} of work: narrow the grid, or pass --force")
     combos: list[dict[str, Any]] = []
     for values in itertools.product(*(vals for _, vals in axes)):
         assignment: dict[str, Any] = {}
@@ -472,6 +486,14 @@ def _run_point_safe(task: Mapping[str, Any]) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 
 
+def record_digest(record: Mapping[str, Any]) -> str:
+    """sha256 of a point record's canonical JSON, its own ``digest`` field left out."""
+    body = {k: v for k, v in record.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _record(point: SweepPoint, result: Mapping[str, Any]) -> dict[str, Any]:
     from . import __version__
 
@@ -490,14 +512,32 @@ def point_path(out_dir: str | os.PathLike, point: SweepPoint) -> Path:
     return Path(out_dir) / "points" / f"{point.point_id}.json"
 
 
+def _check_point_file(path: Path) -> None:
+    """A point file that exists must be a regular file (a FIFO would block a reader, a directory
+    cannot be replaced): refuse anything else with a one-line error."""
+    if (path.exists() or path.is_symlink()) and not is_regular_file(path):
+        raise SweepError(f"{path}: is a {file_kind(path)}, not a point file; remove it "
+                         "(or rerun with --fresh into another directory)")
+
+
 def _load_valid(path: Path, point: SweepPoint) -> dict | None:
-    """The point file's record if it is complete, belongs to this point and was produced by
-    this simulator (same version and :func:`code_fingerprint`), else None."""
+    """The point file's record if it is complete, untouched since written (its ``digest``),
+    belongs to this point and was produced by this simulator (same version and
+    :func:`code_fingerprint`), else None."""
     from . import __version__
 
+    _check_point_file(path)
+    if not path.exists():
+        return None
     try:
         record = read_json(path)
     except (OSError, ValueError):
+        return None
+    try:
+        intact = isinstance(record, dict) and record.get("digest") == record_digest(record)
+    except (TypeError, ValueError):
+        intact = False
+    if not intact:
         return None
     if not (isinstance(record, dict) and record.get("format") == POINT_FORMAT
             and record.get("version") == __version__
@@ -599,6 +639,44 @@ def limit_numba_threads(threads: int) -> None:
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
+def die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Make this (worker) process exit when ``parent_pid`` dies, however it dies (SIGKILL too).
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere, a daemon thread also polls ``os.getppid()`` every ``interval`` seconds and
+    exits when the process has been re-parented.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="essop-sim-parent-watch", daemon=True).start()
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    limit_numba_threads(threads)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwind like Ctrl-C (workers stopped, finished points kept)."""
+
+
 def _threads_per_worker(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
@@ -610,9 +688,10 @@ def _run_pool(pending, simulate, finished, jobs: int) -> None:
     ctx = multiprocessing.get_context("spawn")  # fork-safety (numba, threads) and portability
     workers = min(jobs, len(pending))
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                   initializer=limit_numba_threads,
-                                   initargs=(_threads_per_worker(workers),))
+                                   initializer=_worker_init,
+                                   initargs=(_threads_per_worker(workers), os.getpid()))
     futures = {}
+    previous = _on_sigterm()
     try:
         futures = {executor.submit(_run_point_safe, _task(p, simulate)): p for p in pending}
         for future in as_completed(futures):
@@ -633,10 +712,34 @@ def _run_pool(pending, simulate, finished, jobs: int) -> None:
             if process.is_alive():
                 process.kill()
         raise
+    finally:
+        _restore_sigterm(previous)
     executor.shutdown(wait=True)
 
 
-def _dask_client(dask: str, jobs: int):
+def _on_sigterm():
+    """In the main thread, turn SIGTERM into an exception for the duration of a pool run, so
+    the workers are stopped and the lock released (returns what to restore)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _restore_sigterm(previous) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _dask_client(dask: str, jobs: int, timeout: float):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -649,22 +752,55 @@ def _dask_client(dask: str, jobs: int):
         client = Client(cluster)
         client.run(limit_numba_threads, _threads_per_worker(jobs))  # our cores: share them
         return client, cluster, as_completed
-    return Client(dask), None, as_completed
+    try:
+        client = Client(dask, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"--dask {dask}: no Dask scheduler answered within {timeout:g} s "
+                         f"({type(exc).__name__}); check the address, or raise "
+                         "--dask-timeout") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        client.close()
+        raise SweepError(f"--dask {dask}: the scheduler answers but no worker is connected "
+                         f"(waited {timeout:g} s); start workers (dask worker {dask}) or "
+                         "raise --dask-timeout") from None
+    return client, None, as_completed
 
 
-def _run_dask(pending, simulate, finished, jobs: int, dask: str) -> None:
-    client, cluster, as_completed = _dask_client(dask, jobs)
+def _run_dask(pending, simulate, finished, jobs: int, dask: str, timeout: float = 10.0) -> None:
+    client, cluster, as_completed = _dask_client(dask, jobs, timeout)
     futures = {}
     try:
         for point in pending:
             future = client.submit(_run_point_safe, _task(point, simulate), pure=False,
                                    key=f"essop-sim-point-{point.point_id}-{os.getpid()}")
             futures[future.key] = (future, point)
-        for future in as_completed([f for f, _ in futures.values()]):
-            point, result = futures[future.key][1], future.result()
-            if "error" in result:
-                raise _failure(point, result["error"], result["traceback"])
-            finished(point, result)
+        idle_since, checked = None, time.monotonic()
+        remaining = as_completed([f for f, _ in futures.values()], with_results=False)
+        while True:
+            done = remaining.next_batch(block=False) if not remaining.is_empty() else None
+            if done is None:
+                break
+            if not done:  # nothing finished: are there still workers to finish anything?
+                time.sleep(0.05)
+                if cluster is not None or time.monotonic() - checked < 1.0:
+                    continue
+                checked = time.monotonic()
+                if not client.scheduler_info().get("workers"):
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > timeout:
+                        raise SweepError(f"--dask {dask}: every worker left the scheduler "
+                                         f"(none for {timeout:g} s); finished points are "
+                                         "kept: rerun to resume")
+                else:
+                    idle_since = None
+                continue
+            for future in done:
+                point, result = futures[future.key][1], future.result()
+                if "error" in result:
+                    raise _failure(point, result["error"], result["traceback"])
+                finished(point, result)
     except BaseException:
         client.cancel([f for f, _ in futures.values()])
         raise
@@ -713,7 +849,8 @@ def table_rows(sweep: Sweep, records: Mapping[str, Mapping[str, Any]]) -> list[d
 def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.PathLike,
               jobs: int = 1, dask: str | None = None, progress: bool = True, *,
               resume: bool = True, stream: IO[str] | None = None,
-              simulate: str = DEFAULT_SIMULATE) -> SweepResult:
+              simulate: str = DEFAULT_SIMULATE, force: bool = False,
+              dask_timeout: float = 10.0) -> SweepResult:
     """Run every point of a sweep and write ``OUT/sweep.csv``, ``sweep.json`` (+ parquet).
 
     Args:
@@ -726,6 +863,12 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
         resume: reuse valid point files already in ``OUT/points`` (False recomputes all).
         simulate: ``'module:function'`` called per point as ``f(config, trace_path, layers=,
             steps=, numerics=)`` returning a Report; the default is the real simulator.
+        force: run a sweep of more than :data:`MAX_POINTS` points.
+        dask_timeout: seconds to wait for a Dask scheduler to answer, and for a first worker.
+
+    The output directory is locked for the whole sweep (a second writer is refused), and a
+    directory holding another spec's point files is refused unless ``resume=False``
+    (``--fresh``), which discards them.
 
     Everything is validated before the first point runs. A failing point raises
     :class:`SweepError` naming it; on that or on Ctrl-C the points already finished stay on
@@ -734,9 +877,49 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
     started = time.perf_counter()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError("run_sweep", "jobs", jobs, "an integer >= 1")
-    sweep = load_sweep(spec)
+    sweep = load_sweep(spec, max_points=None if force else MAX_POINTS)
     out = Path(out_dir)
-    (out / "points").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"{out}: is a {file_kind(out)}, not a directory; choose another "
+                         "output directory")
+    if not force:
+        from .limits import check_work
+        from .trace.format import read_manifest
+
+        for path in dict.fromkeys(p.trace_path for p in sweep.points):
+            check_work(read_manifest(Path(path))["records"], sweep.points[0].numerics, path)
+    with output_lock(out):
+        return _run_locked(sweep, out, jobs, dask, progress, resume, stream, simulate,
+                           started, dask_timeout)
+
+
+def _foreign_points(sweep: Sweep, points_dir: Path) -> list[Path]:
+    """Point files in ``points_dir`` that are not points of ``sweep`` (another spec's)."""
+    ours = {f"{p.point_id}.json" for p in sweep.points}
+    try:
+        return sorted(f for f in points_dir.glob("*.json") if f.name not in ours)
+    except OSError:
+        return []
+
+
+def _run_locked(sweep: Sweep, out: Path, jobs: int, dask: str | None, progress: bool,
+                resume: bool, stream: IO[str] | None, simulate: str, started: float,
+                dask_timeout: float) -> SweepResult:
+    from .report.io import recover_results
+
+    points_dir = out / "points"
+    if points_dir.exists() and not points_dir.is_dir():
+        raise SweepError(f"{points_dir}: is a {file_kind(points_dir)}, not a directory")
+    points_dir.mkdir(parents=True, exist_ok=True)
+    recover_results(out, clean=True)  # an interrupted table commit; stale temporary files
+    recover_results(points_dir, clean=True)
+    foreign = _foreign_points(sweep, points_dir)
+    if foreign and resume:
+        raise SweepError(f"{out}: holds {len(foreign)} point file(s) of another sweep spec "
+                         f"(e.g. {foreign[0].name}), not points of {sweep.source}; rerun with "
+                         "--fresh to discard them, or choose another output directory")
+    for f in foreign:
+        f.unlink(missing_ok=True)
 
     records: dict[str, dict] = {}
     if resume:
@@ -751,6 +934,8 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
 
     def finished(point: SweepPoint, result: Mapping[str, Any]) -> None:
         record = to_jsonable(_record(point, result))
+        record["digest"] = record_digest(record)
+        _check_point_file(point_path(out, point))
         write_json_atomic(point_path(out, point), record)
         records[point.point_id] = record
         computed.append(point.point_id)
@@ -760,7 +945,7 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
         if not pending:
             pass
         elif dask is not None:
-            _run_dask(pending, simulate, finished, jobs, dask)
+            _run_dask(pending, simulate, finished, jobs, dask, dask_timeout)
         elif jobs > 1 and len(pending) > 1:
             _run_pool(pending, simulate, finished, jobs)
         else:
@@ -769,7 +954,13 @@ def run_sweep(spec: str | os.PathLike | Mapping[str, Any], out_dir: str | os.Pat
         bar.close()
 
     # Always build the table from the files on disk: identical bytes however points ran.
-    on_disk = {p.point_id: read_json(point_path(out, p)) for p in sweep.points}
+    on_disk = {}
+    for p in sweep.points:
+        record = _load_valid(point_path(out, p), p)
+        if record is None:
+            raise SweepError(f"{point_path(out, p)}: changed or removed while the sweep ran "
+                             "(its digest does not match); rerun to recompute it")
+        on_disk[p.point_id] = record
     rows = table_rows(sweep, on_disk)
     paths = write_table(rows, out, "sweep", sweep_meta(sweep))
     return SweepResult(table=paths["csv"], paths=paths, rows=rows, computed=computed,

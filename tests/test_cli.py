@@ -107,7 +107,7 @@ def test_run_compare_explains_savings_and_says_it_replaces_a_report(tmp_path, ca
     assert "all rows vs fp16: energy saving" in first.out and "area x time saving" in first.out
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert err.count("replacing the existing report") == 1 and str(tmp_path / "out") in err
+    assert err.count("replaced the existing report") == 1 and str(tmp_path / "out") in err
 
 
 def test_config_from_stdin_and_from_a_pipe(tmp_path, monkeypatch, capsys):

@@ -514,6 +514,8 @@ def test_failed_overwrite_puts_the_previous_trace_back(tmp_path, monkeypatch):
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
+    # the two-rename swap (where the platform cannot exchange two paths atomically)
+    monkeypatch.setattr("essop_sim.trace.writer.exchange", lambda a, b: False)
     with pytest.raises(OSError, match="disk trouble"), \
             TraceWriter(path, model="new", dataset="d", overwrite=True) as w:
         w.add("fc", "linear", 0, 2 * x, d)

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
+from ..fsutil import file_kind
 from .model import HardwareConfig
 from .schema import check_mapping, fields_of, parse_float
+from .yamlsafe import MAX_BYTES, load_yaml_file, load_yaml_text
 
 #: The path that means standard input (``--config -``).
 STDIN = "-"
@@ -32,28 +32,30 @@ def yaml_source(path: str | Path) -> str:
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file, ``-`` (standard input) or a pipe/FIFO (e.g. bash's ``<(...)``, a
-    /dev/fd path); a syntax error names the source ('<stdin>' or the path), line and column."""
+    /dev/fd path), strictly and within the bounds of :mod:`.yamlsafe`; a syntax error names the
+    source ('<stdin>' or the path), line and column."""
     source = yaml_source(path)
     if source == "<stdin>":
-        text = sys.stdin.read()
-    else:
-        path = Path(path)
-        # Regular files, pipes and FIFOs, character devices: anything readable but a directory.
-        if not path.exists() or path.is_dir():
-            raise ConfigError(source, "<file>", source, "an existing YAML file, a pipe or '-' "
-                              "(standard input)")
+        return load_yaml_text(_read_bounded(sys.stdin, source), source)
+    if file_kind(path) in ("fifo", "character device"):   # a pipe the user handed us
         try:
-            text = path.read_text()
+            with open(path, encoding="utf-8") as stream:
+                return load_yaml_text(_read_bounded(stream, source), source)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(source, "<file>", f"byte {exc.start}", "UTF-8 text") from None
         except OSError as exc:
-            raise ConfigError(source, "<file>", source, f"a readable file ({exc.strerror})"
-                              ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, where, problem, "well-formed YAML") from None
+            raise ConfigError(source, "<file>", exc.strerror or str(exc),
+                              "a readable YAML file") from None
+    return load_yaml_file(path)   # regular files; missing paths and directories are refused
+
+
+def _read_bounded(stream: Any, source: str) -> str:
+    """At most MAX_BYTES characters of a stream (a larger input is an error, not a hang)."""
+    text = stream.read(MAX_BYTES + 1)
+    if len(text) > MAX_BYTES:
+        raise ConfigError(source, "<file>", "more input", f"a YAML file of at most "
+                                                          f"{MAX_BYTES >> 20} MiB")
+    return text
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -62,8 +64,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError("--set", text, text, "KEY=VALUE, e.g. essop.bitstream_length=128")
     key, _, value = text.partition("=")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = load_yaml_text(value, f"--set {key.strip()}") if value.strip() else None
+    except ConfigError:
         raise ConfigError("--set", key, value, "a YAML scalar value") from None
     return key.strip(), parsed
 

@@ -12,7 +12,7 @@ import math
 import typing
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigErrors
 
 
 def parse_float(text: str) -> float | str:
@@ -120,23 +120,38 @@ def check_value(value: Any, f: dataclasses.Field, tp: type, key: str, source: st
 def check_mapping(raw: Any, cls: type, source: str, prefix: str = "") -> None:
     """Validate ``raw`` (a mapping from YAML) against dataclass ``cls``, recursively.
 
-    Unknown keys are errors, never ignored.
+    Unknown keys are errors, never ignored. Every problem is collected: one is raised as a
+    :class:`ConfigError`, several as a :class:`~essop_sim.errors.ConfigErrors` listing them all.
     """
+    errors: list[ConfigError] = []
+    _collect(raw, cls, source, prefix, errors)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def _collect(raw: Any, cls: type, source: str, prefix: str, errors: list[ConfigError]) -> None:
     where = prefix.rstrip(".") or "<top level>"
     if not isinstance(raw, dict):
-        raise ConfigError(source, where, raw, "a mapping of keys to values")
+        errors.append(ConfigError(source, where, raw, "a mapping of keys to values"))
+        return
     known = fields_of(cls)
     for key, value in raw.items():
         dotted = prefix + str(key)
         if key not in known:
             close = ", ".join(sorted(known))
-            raise ConfigError(source, dotted, value, f"a known key (unknown key; known here: "
-                                                     f"{close})")
+            errors.append(ConfigError(source, dotted, value, f"a known key (unknown key; known "
+                                                             f"here: {close})"))
+            continue
         f, tp = known[key]
-        if f.metadata.get("section"):
-            check_mapping(value, tp, source, dotted + ".")
-        else:
-            check_value(value, f, tp, dotted, source)
+        try:
+            if f.metadata.get("section"):
+                _collect(value, tp, source, dotted + ".", errors)
+            else:
+                check_value(value, f, tp, dotted, source)
+        except ConfigError as exc:
+            errors.append(exc)
 
 
 def describe(cls: type, prefix: str = "") -> list[tuple[str, Any, str, str]]:

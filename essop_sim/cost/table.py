@@ -39,8 +39,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +252,9 @@ def _number(value: Any, source: str, key: str, low: float, high: float, what: st
 
 def _check_keys(raw: Any, allowed: set[str], source: str, where: str) -> dict:
     if not isinstance(raw, dict):
-        raise ConfigError(source, where or "<top level>", raw, "a mapping of keys to values")
+        shown = f"<{type(raw).__name__}>"  # never echo an arbitrary file's text
+        raise ConfigError(source, where or "<top level>", shown,
+                          "a mapping of keys to values (not a cost table?)")
     for key, value in raw.items():
         if key not in allowed:
             dotted = f"{where}.{key}" if where else str(key)
@@ -392,14 +392,9 @@ def load_cost_table(name_or_path: str | Path = "14nm", node_nm: float | None = N
 
 @lru_cache(maxsize=32)
 def _load(source: str, mtime_ns: int, node_nm: float | None) -> CostTable:
-    path = Path(source)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
-        raise ConfigError(source, where, getattr(exc, "problem", None) or str(exc),
-                          "well-formed YAML") from None
+    from ..config.yamlsafe import load_yaml_file
+
+    raw = load_yaml_file(Path(source), "cost table (YAML)")
     table = parse_cost_table(raw, source)
     if node_nm is not None and node_nm != table.node_nm:
         table = table.scaled_to(node_nm, source=source)

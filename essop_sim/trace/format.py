@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TraceError
+from ..fsutil import file_kind
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
@@ -76,9 +77,14 @@ _CONV_PAIRS = ("kernel_size", "stride", "dilation", "input_hw", "output_hw")
 
 def read_manifest(trace_dir: Path) -> dict:
     """Read and parse ``manifest.json``; missing or malformed is a TraceError."""
+    from .recovery import recover_trace
+
+    recover_trace(trace_dir)  # an overwrite killed half-way: put the previous trace back
     path = Path(trace_dir) / MANIFEST_NAME
     if not Path(trace_dir).is_dir():
         raise TraceError(trace_dir, "not a directory (a trace is a directory with manifest.json)")
+    if path.exists() and not path.is_file():
+        raise TraceError(path, f"is a {file_kind(path)}, not a regular file")
     if not path.is_file():
         partial = "" if not any(Path(trace_dir).glob("*.npy")) else (
             " (it holds .npy files: an interrupted or incomplete capture?)")
@@ -92,6 +98,15 @@ def read_manifest(trace_dir: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise TraceError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: "
                                f"{exc.msg} (truncated or hand-edited manifest?)") from None
+    except RecursionError:
+        raise TraceError(path, "malformed manifest: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise TraceError(path, f"malformed manifest: {str(exc)[:100]}") from None
+    try:
+        json.dumps(manifest, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise TraceError(path, "malformed manifest: a string holds a lone surrogate (not "
+                               "valid Unicode)") from None
     validate_manifest(manifest, path)
     return manifest
 
@@ -148,6 +163,8 @@ def validate_manifest(manifest: Any, source: object = "<manifest>") -> None:
     records = manifest["records"]
     if not isinstance(records, list):
         _fail(source, "records", f"expected a list, got {type(records).__name__}")
+    if not records:
+        _fail(source, "records", "empty: the trace has no records")
     seen: set[tuple[str, int]] = set()
     files: set[str] = set()
     for i, rec in enumerate(records):
@@ -246,8 +263,18 @@ def _validate_conv(source, where, conv, rec) -> None:
 # ----------------------------------------------------------------------------- npy files
 
 
+def _check_regular(path: Path) -> None:
+    """Refuse what is not a regular file before opening it (opening a FIFO blocks forever)."""
+    kind = file_kind(path)
+    if kind == "missing":
+        raise TraceError(path, "missing array file (listed in manifest.json)")
+    if kind != "regular file":
+        raise TraceError(path, f"is a {kind}, not a regular file")
+
+
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
     """Read an ``.npy`` header: (shape, dtype, fortran_order, data offset in bytes)."""
+    _check_regular(path)
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -260,7 +287,8 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
             offset = f.tell()
     except FileNotFoundError:
         raise TraceError(path, "missing array file (listed in manifest.json)") from None
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
+    except (ValueError, OSError, SyntaxError, EOFError, TypeError, KeyError,
+            RecursionError) as exc:
         raise TraceError(path, f"unreadable .npy header: {exc}") from None
     return tuple(int(s) for s in shape), np.dtype(dtype), bool(fortran), offset
 
@@ -309,6 +337,7 @@ def scan_array_file(path: Path, offset: int, shape: tuple[int, int], dtype: np.d
     h = hashlib.sha256()
     bad: tuple[int, int, str] | None = None
     row = 0
+    _check_regular(path)
     with open(path, "rb") as f:
         h.update(f.read(offset))
         while True:
@@ -336,6 +365,7 @@ def scan_array_file(path: Path, offset: int, shape: tuple[int, int], dtype: np.d
 def sha256_file(path: Path) -> str:
     """sha256 hex digest of a file, read in blocks."""
     h = hashlib.sha256()
+    _check_regular(path)
     with open(path, "rb") as f:
         for buf in iter(lambda: f.read(BLOCK_BYTES), b""):
             h.update(buf)

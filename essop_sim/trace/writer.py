@@ -30,6 +30,7 @@ from ..errors import TraceError
 from ..fsutil import fsync_dir
 from ..report.io import atomic_write
 from . import format as fmt
+from .recovery import clean_leftovers, exchange, recover_trace
 
 #: Rows per chunk when ``add`` streams a large (e.g. memory-mapped) array to disk.
 WRITE_CHUNK_BYTES = 8 << 20
@@ -82,6 +83,7 @@ class TraceWriter:
                  meta: dict | None = None, overwrite: bool = False):
         self.path = Path(path)
         self.overwrite = overwrite
+        clean_leftovers(self.path)  # put back an interrupted overwrite's trace, drop stale dirs
         self._check_target()
         if framework is None:
             from .. import __version__
@@ -226,11 +228,16 @@ class TraceWriter:
             fmt.validate_manifest(manifest, self.path / fmt.MANIFEST_NAME)
             text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
             atomic_write(self.tmp / fmt.MANIFEST_NAME, lambda f: f.write(text))
+            recover_trace(self.path)
             self._check_target()
-            if self.path.exists():  # overwrite (checked above): swap the old one out first
-                old = self.path.parent / f".{self.path.name}.old-{secrets.token_hex(4)}"
-                os.rename(self.path, old)
-            os.rename(self.tmp, self.path)
+            if self.path.exists() and exchange(self.tmp, self.path):
+                old, self.tmp = self.tmp, None  # atomic: the old trace is now at tmp
+            else:
+                if self.path.exists():  # overwrite (checked above): swap the old one out first
+                    old = self.path.parent / (f".{self.path.name}.old-{os.getpid()}-"
+                                              f"{secrets.token_hex(4)}")
+                    os.rename(self.path, old)
+                os.rename(self.tmp, self.path)
             fsync_dir(self.path.parent)
         except BaseException:
             if old is not None and not self.path.exists():
@@ -246,7 +253,8 @@ class TraceWriter:
     def abort(self) -> None:
         """Discard everything written so far (removes the temp directory)."""
         if self._state == "open":
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
             self._state = "aborted"
 
     def __enter__(self) -> TraceWriter:
