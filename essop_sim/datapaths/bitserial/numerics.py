@@ -50,10 +50,7 @@ def accumulate(qd, qx, shifts, frac, acc_bits, saturate, acc, overflows):  # pra
                 a = acc[j, i] + t
                 if a >= half or a < -half:
                     overflows[0] += 1
-                    if saturate:
-                        a = half - 1 if a > 0 else -half
-                    else:
-                        a = ((a + half) & mask) - half
+                    a = (half - 1 if a > 0 else -half) if saturate else ((a + half) & mask) - half
                 acc[j, i] = a
 
 
