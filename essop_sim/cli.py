@@ -76,6 +76,18 @@ def _check_work(args: argparse.Namespace, trace) -> None:
         print(notice(est), file=sys.stderr)
 
 
+def _with_datapath_columns(columns: tuple, config) -> tuple:
+    """The datapath's ``table_columns`` (per-record values, e.g. a precision) inserted after
+    the design column."""
+    from .datapaths.registry import datapath_of
+
+    datapath = datapath_of(config)
+    extra = tuple((f"{datapath.name}_{key}", head, fmt)
+                  for key, head, fmt in datapath.table_columns)
+    at = next((i + 1 for i, c in enumerate(columns) if c[0] == "label"), len(columns))
+    return tuple(columns[:at]) + extra + tuple(columns[at:])
+
+
 def _run(args: argparse.Namespace) -> int:
     from .compare import baseline_config, compare, compare_columns, compare_legend
     from .config import load_config
@@ -107,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
                 "iso": args.iso, "parallelism_factor": factor,
                 "config": baselines[name].meta["config"]}
         rows, columns = compare(report, baselines), compare_columns(names)
+    columns = _with_datapath_columns(columns, config)
     out = Path(args.output)
     existing = [p.name for p in (out / "report.csv", out / "report.json") if p.exists()]
     write_table(rows, out, "report", report.meta)

@@ -103,6 +103,8 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
     from .hw import time_update
 
     datapath = datapath_of(config)
+    design = config   # the row's label; the layer's own configuration runs (Datapath.for_layer)
+    config = datapath.for_layer(config, record.layer)
     seed = record_seed(config.seed, record.layer, record.step)
     x, delta, K, stage_cycles, activity, stage_columns = _stage_operands(
         config, stages_of(config), record, seed, numerics)
@@ -127,7 +129,7 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
         "layer": record.layer,
         "step": record.step,
         "datapath": config.datapath,
-        "label": datapath.describe(config),
+        "label": datapath.describe(design),
         "n": record.n,
         "m": record.m,
         "K": record.K,
@@ -158,7 +160,10 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
     row["area_um2"] = area.total_um2
     row["area_compute_um2"] = area.total(exclude=MEMORY_COMPONENTS)
     row["energy_per_element_pj"] = energy.total_pj / (record.m * record.n * record.K)
-    row.update({f"{datapath.name}_{k}": v for k, v in datapath.report_columns(config).items()})
+    row.update({f"{datapath.name}_{k}": v for k, v in datapath.report_columns(design).items()})
+    if result is not None:
+        row.update({f"{datapath.name}_{k}": v
+                    for k, v in datapath.record_columns(config, result).items()})
     row.update(stage_columns)
     return row
 

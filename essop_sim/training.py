@@ -244,9 +244,11 @@ class EssopGradients:
             from .numerics.metrics import exact_update
 
             return exact_update(x, delta)
+        from .datapaths.registry import datapath_of
         from .numerics import outer_product
 
-        return np.asarray(outer_product(x, delta, self.config, seed=seed).dw, dtype=np.float64)
+        config = datapath_of(self.config).for_layer(self.config, stats.name)
+        return np.asarray(outer_product(x, delta, config, seed=seed).dw, dtype=np.float64)
 
     @property
     def seconds(self) -> float:

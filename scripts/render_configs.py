@@ -1,4 +1,4 @@
-"""Regenerate configs/essop_14nm.yaml and configs/fp16_baseline.yaml from the config schema.
+"""Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml and bitserial_14nm.yaml from the schema.
 
 The shipped files are the dataclass defaults with every key commented from its field metadata,
 so they cannot drift from the code (tests/test_config.py holds them equal).
@@ -23,8 +23,13 @@ HEADERS = {
              "14 nm.\n"
              "# Same keys as essop_14nm.yaml; only `datapath` differs, so both share memory, "
              "clock and cost table.\n"),
+    "bitserial": ("# essop-sim hardware configuration: the bit-serial variable-precision "
+                  "datapath (Tartan), 14 nm.\n"
+                  "# Same keys as essop_14nm.yaml; only `datapath` differs. See docs/bitserial.md."
+                  "\n"),
 }
-FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml"}
+FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml",
+         "bitserial": "bitserial_14nm.yaml"}
 
 
 def render(datapath: str) -> str:

@@ -47,6 +47,8 @@ HAND = {
         "fp32_adder": {"per": "unit", "energy": {"add": "0.75 pJ"}, "area": "75 um^2"},
         "sram": {"per": "bit", "energy": {"read": "10 fJ", "write": "20 fJ"},
                  "area": "0.5 um^2"},
+        **{f"serial_unit_b{b}": {"per": "unit", "energy": {"step": f"{b} pJ"},
+                                 "area": f"{10 * b} um^2"} for b in (1, 2, 4, 16)},
     },
 }
 for _entry in HAND["components"].values():
@@ -200,6 +202,8 @@ ENERGY_DEPENDENTS = {
     ("fp32_adder", "add"): {("fp16_energy", "fp32_adder")},
     ("sram", "read"): {("essop_energy", "sram_read"), ("fp16_energy", "sram_read")},
     ("sram", "write"): {("essop_energy", "sram_write"), ("fp16_energy", "sram_write")},
+    # the bit-serial units price only the bitserial datapath (tests/test_bitserial.py)
+    **{(f"serial_unit_b{b}", "step"): set() for b in (1, 2, 4, 16)},
 }
 AREA_DEPENDENTS = {
     "lfsr": {"lfsr"}, "comparator": {"comparator"}, "and_gate": {"and_gate"},
@@ -208,6 +212,7 @@ AREA_DEPENDENTS = {
                                          "accumulator_register"},
     "fp16_multiplier": {"fp16_multiplier"}, "fp16_adder": set(), "fp32_adder": {"fp32_adder"},
     "sram": {"sram"},
+    **{f"serial_unit_b{b}": set() for b in (1, 2, 4, 16)},
 }
 
 

@@ -138,6 +138,10 @@ REQUIRED: dict[str, tuple[str, tuple[str, ...]]] = {
     "fp16_adder": ("unit", ("add",)),
     "fp32_adder": ("unit", ("add",)),
     "sram": ("bit", ("read", "write")),
+    "serial_unit_b1": ("unit", ("step",)),
+    "serial_unit_b2": ("unit", ("step",)),
+    "serial_unit_b4": ("unit", ("step",)),
+    "serial_unit_b16": ("unit", ("step",)),
 }
 _TOP_KEYS = {"name", "technology", "scaling", "leakage", "components", "description"}
 _TECH_KEYS = {"node_nm", "vdd", "source"}

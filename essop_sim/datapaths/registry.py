@@ -135,6 +135,8 @@ class Datapath(Plugin):
         diagnostic_activity: keys the numerics count for information (overflows, K, ...): never
             priced, listed in ``EnergyBreakdown.unpriced``. Every key a datapath emits is
             priced, informational or diagnostic (the contract suite checks it).
+        table_columns: (key, heading, format) of :meth:`record_columns` keys that
+            ``essop-sim run`` prints after the design column (e.g. a per-layer precision).
     """
 
     blocks: ClassVar[tuple[str, ...]] = ()
@@ -145,6 +147,18 @@ class Datapath(Plugin):
     data_dependent_activity: ClassVar[tuple[str, ...]] = ()
     informational_activity: ClassVar[tuple[str, ...]] = ()
     diagnostic_activity: ClassVar[tuple[str, ...]] = ()
+    table_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+
+    def for_layer(self, config: Any, layer: str) -> Any:
+        """The configuration one layer's records run with (default: ``config``); e.g. a
+        per-layer precision profile fixing that layer's precision. ``simulate_record`` and
+        training in the loop call it with the record's layer name."""
+        return config
+
+    def record_columns(self, config: Any, result: OuterProductResult) -> dict[str, Any]:
+        """Per-record report values found by the numerics (default: none), reported as
+        '<name>_<key>' like :meth:`report_columns` (e.g. the precision a record used)."""
+        return {}
 
     @abstractmethod
     def outer_product(self, x: np.ndarray, delta: np.ndarray, config: Any, seed: int, *,

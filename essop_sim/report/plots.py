@@ -713,6 +713,9 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "energy_area": figure_energy_area,
     "cycle_breakdown": figure_cycle_breakdown,
 }
+from .plots_bitserial import BITSERIAL_FIGURES  # noqa: E402 - builds on the helpers above
+
+FIGURES.update(BITSERIAL_FIGURES)
 
 
 # ----------------------------------------------------------------------------- writing
