@@ -113,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     if names:
         baselines = {}
         for name in names:
-            base, factor = baseline_config(config, name, iso=args.iso, trace=trace)
+            base, factor = baseline_config(config, name, iso=args.iso, trace=trace,
+                                           design_time=sum(r["time_s"] for r in report.rows))
             baselines[name] = simulate(base, trace, numerics=not args.no_numerics)
             report.meta.setdefault("baselines", {})[name] = {
                 "iso": args.iso, "parallelism_factor": factor,

@@ -30,9 +30,14 @@ READINGS = ("energy_saving", "energy_efficiency_gain", "area_saving", "area_effi
 
 
 def _total_time(config: HardwareConfig, trace: Any) -> float:
-    from .hw import time_update
+    """Seconds ``config`` takes for the whole trace selection: the report's time_s summed, with
+    numerics only where the datapath's timing needs hints from them (stages, per-layer
+    configurations and hints all count as in a real run)."""
+    from .datapaths.registry import datapath_of
+    from .simulate import simulate
 
-    return math.fsum(time_update(config, r.m, r.n, r.K).time_s for r in trace.records)
+    needs = bool(datapath_of(config).timing_hints)
+    return math.fsum(r["time_s"] for r in simulate(config, trace, numerics=needs).rows)
 
 
 def _compute_area(config: HardwareConfig) -> float:
@@ -92,11 +97,13 @@ def _scaled(base: HardwareConfig, measure: Callable[[HardwareConfig], float], ta
 
 
 def baseline_config(config: HardwareConfig, name: str, *, iso: str = "none",
-                    trace: Any = None) -> tuple[HardwareConfig, float]:
+                    trace: Any = None, design_time: float | None = None
+                    ) -> tuple[HardwareConfig, float]:
     """``config`` with datapath ``name`` (same memory, clock, seed, cost table and the sections
     as configured); with ``iso='throughput'`` its parallelism scaled so that its total time on
     ``trace`` is at most the design's, with ``iso='area'`` so that its compute area is at most
-    the design's. Returns (baseline config, parallelism factor applied)."""
+    the design's (``design_time``, seconds, if already known). Returns (baseline config,
+    parallelism factor applied)."""
     from .datapaths.registry import get_datapath
 
     get_datapath(name, "--compare")
@@ -104,8 +111,8 @@ def baseline_config(config: HardwareConfig, name: str, *, iso: str = "none",
         raise ConfigError("--iso", "iso", iso, "one of " + ", ".join(ISO_MODES))
     base = dataclasses.replace(config, datapath=name)
     if iso == "throughput":   # the smallest baseline that is not slower
-        return _scaled(base, lambda c: _total_time(c, trace), _total_time(config, trace), name,
-                       ok_above=True)
+        target = design_time if design_time is not None else _total_time(config, trace)
+        return _scaled(base, lambda c: _total_time(c, trace), target, name, ok_above=True)
     if iso == "area":         # the largest baseline that is not bigger
         return _scaled(base, _compute_area, _compute_area(config), name, ok_above=False)
     return base, 1.0

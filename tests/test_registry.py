@@ -230,3 +230,16 @@ def test_a_point_fingerprints_the_core_and_its_own_datapath_only(monkeypatch, pl
     assert after["fp16"] != before["fp16"]
     # tinymac lives outside the package: its own folder is what it adds
     assert get_datapath("tinymac").source_dir == PLUGINS / "tinymac"
+
+
+def test_iso_throughput_with_a_baseline_whose_timing_needs_hints(plugins, trace, tmp_path):
+    out = tmp_path / "iso_hints"
+    assert main(["run", "--trace", str(trace), "-o", str(out), "-q", "--compare", "tinymac",
+                 "--iso", "throughput"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    design = sum(r["time_s"] for r in report["rows"])
+    base = sum(r["time_s"] / r["vs_tinymac_time_ratio"] for r in report["rows"])
+    macs = report["meta"]["baselines"]["tinymac"]["config"]["tinymac"]["macs"]
+    assert base <= design * (1 + 1e-12)
+    fewer = load_config(overrides={"datapath": "tinymac", "tinymac.macs": macs - 1})
+    assert macs == 1 or sum(r["time_s"] for r in simulate(fewer, trace).rows) > design

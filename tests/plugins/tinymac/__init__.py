@@ -16,6 +16,7 @@ ceil(m * n * K' / macs) compute cycles, one product per lane per cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -149,6 +150,10 @@ class TinyMac(Datapath):
 
     def report_columns(self, config):
         return {"macs": config.tinymac.macs}
+
+    def scale_parallelism(self, config, factor):
+        macs = min(4096, max(1, round(config.tinymac.macs * factor)))
+        return dataclasses.replace(config, tinymac=dataclasses.replace(config.tinymac, macs=macs))
 
 
 DATAPATH = TinyMac()
