@@ -15,12 +15,13 @@ import sys
 _installed = False
 
 
-def announce_compilation(stream=None) -> None:
+def announce_compilation(stream=None):
     """Print one line to ``stream`` (default: stderr) at the first numba compilation (a cache
-    miss) in this process. Idempotent."""
+    miss) in this process. Idempotent: returns the listener it registered, or None if one was
+    registered before."""
     global _installed
     if _installed:
-        return
+        return None
     from numba.core import event
 
     class _Notice(event.Listener):
@@ -40,5 +41,7 @@ def announce_compilation(stream=None) -> None:
         def on_end(self, ev) -> None:
             pass
 
-    event.register("numba:compile", _Notice())
+    listener = _Notice()
+    event.register("numba:compile", listener)
     _installed = True
+    return listener

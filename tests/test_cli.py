@@ -79,17 +79,22 @@ def test_sweep_and_plot_flags_are_parsed_into_their_parameters():
     assert (args.only, args.point, args.format) == (["error_vs_bl"], "abc", ["pdf"])
 
 
-def test_first_numba_compilation_is_announced_once(capsys):
+def test_first_numba_compilation_is_announced_once(capsys, monkeypatch):
     # numba fires 'numba:compile' only on a cache miss: a fresh (uncached) kernel stands in
     # for a cold cache on a fresh install.
     import numba
+    from numba.core import event
 
     from essop_sim import first_use
 
-    first_use.announce_compilation()
-    first_use.announce_compilation()  # idempotent: one listener
-    numba.njit(lambda v: v + 1)(1)
-    numba.njit(lambda v: v * 3)(2)
+    monkeypatch.setattr(first_use, "_installed", False)   # as in a fresh process
+    listener = first_use.announce_compilation()
+    try:
+        assert first_use.announce_compilation() is None   # idempotent: one listener
+        numba.njit(lambda v: v + 1)(1)
+        numba.njit(lambda v: v * 3)(2)
+    finally:
+        event.unregister("numba:compile", listener)
     err = capsys.readouterr().err
     assert err.count("compiling numba kernels for first use") == 1 and "cached in" in err
 
