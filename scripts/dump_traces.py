@@ -228,5 +228,26 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """:func:`main` for the command line: exit status 0, or 1 with one line on stderr for an
+    input or output problem (a full disk, a read-only path, a bad option value), 130 on Ctrl-C.
+    The trace writer is atomic, so an interrupted or failed dump leaves no partial trace."""
+    from essop_sim.errors import EssopSimError
+
+    try:
+        main(argv)
+    except EssopSimError as exc:
+        print(f"dump_traces: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dump_traces: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dump_traces: interrupted (no trace written)", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -264,16 +264,18 @@ def test_killing_a_parallel_sweep_leaves_no_live_worker(tmp_path, trace, sig):
     assert not [w for w in workers if _alive(w)]
 
 
-def test_random_kills_then_resume_give_the_identical_table(tmp_path, trace, capsys):
+def _kills_then_resume(tmp_path, trace, capsys, kills_wanted: int, seeds: int) -> None:
+    """SIGKILL a serial sweep ``kills_wanted`` times at random moments once it has started
+    writing points, resume, and compare with an uninterrupted run, byte for byte."""
     spec = write_spec(tmp_path, trace, **{"essop.bitstream_length": [8, 16, 32, 64],
-                                          "seed": list(range(6))})
+                                          "seed": list(range(seeds))})
     ref = tmp_path / "ref"
     assert cli(capsys, "sweep", spec, "-o", ref, "--no-progress")[0] == 0
     out, rng = tmp_path / "out", random.Random(17)
     argv = [sys.executable, "-m", "essop_sim.cli", "sweep", str(spec), "-o", str(out),
             "--no-progress"]
     kills, points = 0, out / "points"
-    for _ in range(4):  # SIGKILL at a random moment once the run has started writing points
+    for _ in range(kills_wanted):  # SIGKILL at a random moment once points are being written
         before = len(list(points.glob("*.json"))) if points.exists() else 0
         proc = subprocess.Popen(argv, env=ENV, stderr=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL)
@@ -291,6 +293,15 @@ def test_random_kills_then_resume_give_the_identical_table(tmp_path, trace, caps
     for name in ("sweep.csv", "sweep.json"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_random_kills_then_resume_give_the_identical_table(tmp_path, trace, capsys):
+    _kills_then_resume(tmp_path, trace, capsys, kills_wanted=4, seeds=6)
+
+
+@pytest.mark.benchmark  # about 1-2 min: run with `pytest -m benchmark tests/test_hostile.py`
+def test_twenty_random_kills_then_resume_give_the_identical_table(tmp_path, trace, capsys):
+    _kills_then_resume(tmp_path, trace, capsys, kills_wanted=20, seeds=16)
 
 
 # ----------------------------------------------------------------------------- hangs and memory
@@ -504,3 +515,36 @@ def test_escape_sequences_in_layer_names_are_printed_safely(tmp_path, capsys):
     for argv in (["trace", "info", path], ["run", "--trace", path, "-o", tmp_path / "o"]):
         code, out, err = cli(capsys, *argv)
         assert code == 0 and "\x1b" not in out + err and "\\x1b[2J" in out
+
+
+def _dump_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dump_traces_cli",
+                                                  ROOT / "scripts" / "dump_traces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("fault", ["sigint", "enospc"])
+def test_the_dump_script_on_ctrl_c_or_a_full_disk_writes_no_partial_trace(tmp_path, capsys,
+                                                                          monkeypatch, fault):
+    pytest.importorskip("torch")  # the optional torch extra (the script trains); CI installs it
+    script = _dump_script()
+    out = tmp_path / "trace"
+
+    def run(args, argv):   # the real writer, interrupted after its first record
+        with TraceWriter(out, model="m", dataset="d") as writer:
+            writer.add("fc", "linear", 0, np.ones((2, 3), np.float32),
+                       np.ones((2, 4), np.float32))
+            if fault == "sigint":
+                raise KeyboardInterrupt
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
+
+    monkeypatch.setattr(script, "run", run)
+    code = script.cli(["--model", "mlp", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == (130 if fault == "sigint" else 1)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "trace"]
