@@ -23,6 +23,20 @@ _UNITS = {
 }
 
 
+def _subspace_energy(G: np.ndarray, delta: np.ndarray, x: np.ndarray) -> float:
+    """||Q_u^T G Q_v||_F^2: the energy of G inside the span of the handed-on left (delta rows)
+    and right (x rows) vectors (orthonormal bases by SVD; at most the Eckart-Young optimum)."""
+    def basis(a):
+        if not len(a) or not np.any(a):
+            return np.zeros((a.shape[1], 0))
+        u, sv, _ = np.linalg.svd(a.T, full_matrices=False)
+        return u[:, sv > sv[0] * 1e-12]
+
+    qu, qv = basis(np.asarray(delta, np.float64)), basis(np.asarray(x, np.float64))
+    core = qu.T @ G @ qv
+    return float(np.sum(core * core))
+
+
 class SbeStage(Stage):
     """Streaming batch eigenupdates: K outer products in, r = min(rank, K, m, n) out."""
 
@@ -58,7 +72,7 @@ class SbeStage(Stage):
         total = float(np.sum(G * G))
         sv = np.linalg.svd(G, compute_uv=False)
         r = len(out.x)
-        kept = float(np.sum(out.sigma ** 2))
+        kept = _subspace_energy(G, out.delta, out.x)
         approx = out.delta.T @ out.x
         err = float(np.linalg.norm(approx - G))
         norm_g = float(np.sqrt(total))
@@ -66,6 +80,8 @@ class SbeStage(Stage):
         columns = {
             "rank": int(np.count_nonzero(out.sigma)),
             "energy_captured": kept / total if total else 0.0,
+            "sigma_ratio": (float(np.sum(out.sigma ** 2)) / float(np.sum(sv[:r] ** 2))
+                            if total else 0.0),
             "energy_optimal": float(np.sum(sv[:r] ** 2)) / total if total else 0.0,
             "stage_rel_error": err / norm_g if norm_g else 0.0,
             "eckart_young": float(np.sqrt(np.sum(sv[r:] ** 2))) / norm_g if norm_g else 0.0,
