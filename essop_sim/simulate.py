@@ -67,8 +67,11 @@ def resolve_trace(trace: Any, layers: Iterable[str] | None = None,
 
 
 def _stage_operands(config: HardwareConfig, stages: list, record: Any, seed: int,
-                    numerics: bool) -> tuple[Any, Any, int, int, dict, dict]:
-    """Run the configured stages in order: (x, delta, K', stage cycles, activity, columns)."""
+                    numerics: bool, states: dict | None = None
+                    ) -> tuple[Any, Any, int, int, dict, dict]:
+    """Run the configured stages in order: (x, delta, K', stage cycles, activity, columns).
+    A stateful stage (``Stage.wants_state``) gets and leaves its state in ``states`` under
+    (stage name, layer)."""
     x, delta, K = record.x, record.delta, record.K
     cycles, activity, columns = 0, {}, {}
     for stage in stages:
@@ -76,7 +79,12 @@ def _stage_operands(config: HardwareConfig, stages: list, record: Any, seed: int
         cycles += own
         columns[f"{stage.name}_cycles"] = own
         if numerics:
-            out = stage.apply(x, delta, config, seed)
+            if states is not None and stage.wants_state(config):
+                key = (stage.name, record.layer)
+                out = stage.apply(x, delta, config, seed, state=states.get(key))
+                states[key] = out.state
+            else:
+                out = stage.apply(x, delta, config, seed)
             x, delta, K = out.x, out.delta, len(out.x)
             for key, value in out.activity.items():
                 activity[key] = activity.get(key, 0) + value
@@ -88,14 +96,17 @@ def _stage_operands(config: HardwareConfig, stages: list, record: Any, seed: int
 
 
 def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = True,
-                    cost_table: Any = None, area: Any = None) -> dict[str, Any]:
+                    cost_table: Any = None, area: Any = None,
+                    stage_state: dict | None = None) -> dict[str, Any]:
     """Simulate one trace record (one layer's update at one step) and return its report row.
 
     The configured stages (if any) transform the operands first; the configured datapath then
     computes the update (numerics), the event model times it (from the shape, plus the hints the
     numerics found where the datapath needs them) and the cost model prices the activity both
     counted. ``cost_table`` and ``area`` (the AreaBreakdown of ``config``) may be passed in when
-    many records share them; otherwise they are derived from ``config``. Columns: core columns
+    many records share them; otherwise they are derived from ``config``. ``stage_state``: the
+    dict in which stateful stages carry state from a layer's record to its next (``simulate``
+    passes one per run; None: every record starts cold). Columns: core columns
     for every datapath, then '<datapath>_<key>' and '<stage>_<key>' (docs/reports.md).
     """
     from .cost import MEMORY_COMPONENTS, estimate_area, estimate_energy, table_for
@@ -107,7 +118,7 @@ def simulate_record(config: HardwareConfig, record: Any, *, numerics: bool = Tru
     config = datapath.for_layer(config, record.layer)
     seed = record_seed(config.seed, record.layer, record.step)
     x, delta, K, stage_cycles, activity, stage_columns = _stage_operands(
-        config, stages_of(config), record, seed, numerics)
+        config, stages_of(config), record, seed, numerics, stage_state)
     result = None
     if numerics:
         from .numerics import outer_product
@@ -193,9 +204,10 @@ def simulate(config: HardwareConfig, trace: Any = None, *, layers: Iterable[str]
     table = table_for(config)
     area = estimate_area(config, table)
     rows = []
+    states: dict = {}    # stateful stages: (stage, layer) -> state, carried in trace order
     for index, record in enumerate(records):
         rows.append(simulate_record(config, record, numerics=numerics, cost_table=table,
-                                    area=area))
+                                    area=area, stage_state=states))
         if progress is not None:
             progress(index + 1, len(records), rows[-1])
     manifest = trace.manifest

@@ -95,6 +95,8 @@ class LayerStats:
             n = in features, or Cin * kh * kw for a convolution).
         updates: weight gradients computed by the datapath.
         outer_products: total K (outer products summed) over those updates.
+        array_writes: outer products the datapath applied (K' after the configured stages, e.g.
+            r per update with SBE; equal to outer_products without stages).
         seconds: wall-clock time spent building operands and in the datapath, in seconds.
     """
 
@@ -105,6 +107,7 @@ class LayerStats:
     n: int
     updates: int = 0
     outer_products: int = 0
+    array_writes: int = 0
     seconds: float = 0.0
 
 
@@ -140,6 +143,7 @@ class EssopGradients:
         self._handles: list[Any] = []
         self._pending: dict[int, list[tuple[Any, Any]]] = {}
         self._modules: list[tuple[str, nn.Module]] = []
+        self._stage_state: dict = {}   # stateful stages: (stage, layer) -> state
         self.stats: list[LayerStats] = []
         nn = torch.nn
         for name, module in model.named_modules():
@@ -243,11 +247,21 @@ class EssopGradients:
         if self.config == EXACT:
             from .numerics.metrics import exact_update
 
+            stats.array_writes += int(x.shape[0])
             return exact_update(x, delta)
-        from .datapaths.registry import datapath_of
+        from .datapaths.registry import datapath_of, stages_of
         from .numerics import outer_product
 
         config = datapath_of(self.config).for_layer(self.config, stats.name)
+        for stage in stages_of(config):   # as simulate_record: stages first, state per layer
+            if stage.wants_state(config):
+                key = (stage.name, stats.name)
+                out = stage.apply(x, delta, config, seed, state=self._stage_state.get(key))
+                self._stage_state[key] = out.state
+            else:
+                out = stage.apply(x, delta, config, seed)
+            x, delta = out.x, out.delta
+        stats.array_writes += int(x.shape[0])
         return np.asarray(outer_product(x, delta, config, seed=seed).dw, dtype=np.float64)
 
     @property

@@ -1,4 +1,5 @@
-"""Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml and bitserial_14nm.yaml from the schema.
+"""Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml, bitserial_14nm.yaml and
+sbe_essop_14nm.yaml from the schema.
 
 The shipped files are the dataclass defaults with every key commented from its field metadata,
 so they cannot drift from the code (tests/test_config.py holds them equal).
@@ -27,14 +28,21 @@ HEADERS = {
                   "datapath (Tartan), 14 nm.\n"
                   "# Same keys as essop_14nm.yaml; only `datapath` differs. See docs/bitserial.md."
                   "\n"),
+    "sbe": ("# essop-sim hardware configuration: the SBE stage (streaming batch eigenupdates, "
+            "rank r)\n# in front of ESSOP, 14 nm. Same keys as essop_14nm.yaml; `stages: [sbe]` "
+            "differs.\n# Put `datapath: fp16` (or any other) to compress in front of that "
+            "datapath. See docs/sbe.md.\n"),
 }
 FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml",
-         "bitserial": "bitserial_14nm.yaml"}
+         "bitserial": "bitserial_14nm.yaml", "sbe": "sbe_essop_14nm.yaml"}
+#: shipped files that apply stages: key -> (datapath, stages)
+STAGED = {"sbe": ("essop", ("sbe",))}
 
 
 def render(datapath: str) -> str:
-    """The commented YAML text of the shipped config for ``datapath``."""
-    config = dataclasses.replace(HardwareConfig(), datapath=datapath)
+    """The commented YAML text of the shipped config ``datapath`` (a key of FILES)."""
+    name, stages = STAGED.get(datapath, (datapath, ()))
+    config = dataclasses.replace(HardwareConfig(), datapath=name, stages=stages)
     return HEADERS[datapath] + "\n" + render_yaml(config)
 
 

@@ -45,6 +45,11 @@ HAND = {
         "fp16_multiplier": {"per": "unit", "energy": {"multiply": "1 pJ"}, "area": "100 um^2"},
         "fp16_adder": {"per": "unit", "energy": {"add": "0.5 pJ"}, "area": "50 um^2"},
         "fp32_adder": {"per": "unit", "energy": {"add": "0.75 pJ"}, "area": "75 um^2"},
+        "fp32_multiplier": {"per": "unit", "energy": {"multiply": "2 pJ"}, "area": "150 um^2"},
+        "fp16_divider": {"per": "unit", "energy": {"divide": "3 pJ", "sqrt": "3.5 pJ"},
+                         "area": "30 um^2"},
+        "fp32_divider": {"per": "unit", "energy": {"divide": "9 pJ", "sqrt": "9.5 pJ"},
+                         "area": "90 um^2"},
         "sram": {"per": "bit", "energy": {"read": "10 fJ", "write": "20 fJ"},
                  "area": "0.5 um^2"},
         **{f"serial_unit_b{b}": {"per": "unit", "energy": {"step": f"{b} pJ"},
@@ -202,6 +207,10 @@ ENERGY_DEPENDENTS = {
     ("fp32_adder", "add"): {("fp16_energy", "fp32_adder")},
     ("sram", "read"): {("essop_energy", "sram_read"), ("fp16_energy", "sram_read")},
     ("sram", "write"): {("essop_energy", "sram_write"), ("fp16_energy", "sram_write")},
+    # the SBE stage's units price only that stage (tests/test_sbe.py)
+    ("fp32_multiplier", "multiply"): set(), ("fp16_divider", "divide"): set(),
+    ("fp16_divider", "sqrt"): set(), ("fp32_divider", "divide"): set(),
+    ("fp32_divider", "sqrt"): set(),
     # the bit-serial units price only the bitserial datapath (tests/test_bitserial.py)
     **{(f"serial_unit_b{b}", "step"): set() for b in (1, 2, 4, 16)},
 }
@@ -211,7 +220,7 @@ AREA_DEPENDENTS = {
     "shifter": {"shifter"}, "register": {"register", "pipeline_register",
                                          "accumulator_register"},
     "fp16_multiplier": {"fp16_multiplier"}, "fp16_adder": set(), "fp32_adder": {"fp32_adder"},
-    "sram": {"sram"},
+    "sram": {"sram"}, "fp32_multiplier": set(), "fp16_divider": set(), "fp32_divider": set(),
     **{f"serial_unit_b{b}": set() for b in (1, 2, 4, 16)},
 }
 

@@ -229,6 +229,15 @@ class Stage(Plugin):
         """The stage's own cycles for an update of shape [m, n] over K (input K)."""
         return 0
 
+    def wants_state(self, config: Any) -> bool:
+        """Whether ``apply`` carries state from one record of a layer to the next (default
+        False). If True, ``apply`` is called with ``state=`` the ``StageResult.state`` of the
+        previous record of the same layer in the same run (None for a layer's first record):
+        within one ``simulate`` call in trace order, and across the updates of one layer in
+        training. Records are otherwise independent, so the state must be a deterministic
+        function of the records before it."""
+        return False
+
 
 @dataclass
 class StageResult:
@@ -238,6 +247,8 @@ class StageResult:
     delta: Any
     activity: dict[str, int] = field(default_factory=dict)
     columns: dict[str, Any] = field(default_factory=dict)
+    #: what a stateful stage (Stage.wants_state) hands to the next record of the same layer
+    state: Any = None
 
 
 class Registry:
