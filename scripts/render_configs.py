@@ -1,5 +1,5 @@
-"""Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml, bitserial_14nm.yaml and
-sbe_essop_14nm.yaml from the schema.
+"""Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml, bitserial_14nm.yaml,
+cbram_14nm.yaml and sbe_essop_14nm.yaml from the schema.
 
 The shipped files are the dataclass defaults with every key commented from its field metadata,
 so they cannot drift from the code (tests/test_config.py holds them equal).
@@ -28,13 +28,17 @@ HEADERS = {
                   "datapath (Tartan), 14 nm.\n"
                   "# Same keys as essop_14nm.yaml; only `datapath` differs. See docs/bitserial.md."
                   "\n"),
+    "cbram": ("# essop-sim hardware configuration: ESSOP's array with a probabilistic CBRAM "
+              "bitstream source\n# (Lammie et al.), 14 nm logic. Same keys as essop_14nm.yaml; "
+              "only `datapath` differs.\n# See docs/cbram.md.\n"),
     "sbe": ("# essop-sim hardware configuration: the SBE stage (streaming batch eigenupdates, "
             "rank r)\n# in front of ESSOP, 14 nm. Same keys as essop_14nm.yaml; `stages: [sbe]` "
             "differs.\n# Put `datapath: fp16` (or any other) to compress in front of that "
             "datapath. See docs/sbe.md.\n"),
 }
 FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml",
-         "bitserial": "bitserial_14nm.yaml", "sbe": "sbe_essop_14nm.yaml"}
+         "bitserial": "bitserial_14nm.yaml", "cbram": "cbram_14nm.yaml",
+         "sbe": "sbe_essop_14nm.yaml"}
 #: shipped files that apply stages: key -> (datapath, stages)
 STAGED = {"sbe": ("essop", ("sbe",))}
 

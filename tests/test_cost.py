@@ -54,6 +54,12 @@ HAND = {
                  "area": "0.5 um^2"},
         **{f"serial_unit_b{b}": {"per": "unit", "energy": {"step": f"{b} pJ"},
                                  "area": f"{10 * b} um^2"} for b in (1, 2, 4, 16)},
+        "cbram_cell": {"per": "unit", "energy": {"set_step": "1 fJ", "switch": "2 fJ",
+                                                 "read": "3 fJ", "reset": "4 fJ"},
+                       "area": "1 um^2"},
+        "cbram_driver": {"per": "unit", "energy": {"pulse": "5 fJ"}, "area": "2 um^2"},
+        "cbram_sense_amp": {"per": "unit", "energy": {"read": "6 fJ"}, "area": "3 um^2"},
+        "cbram_pulse_generator": {"per": "bit", "energy": {"step": "7 fJ"}, "area": "4 um^2"},
     },
 }
 for _entry in HAND["components"].values():
@@ -213,6 +219,10 @@ ENERGY_DEPENDENTS = {
     ("fp32_divider", "sqrt"): set(),
     # the bit-serial units price only the bitserial datapath (tests/test_bitserial.py)
     **{(f"serial_unit_b{b}", "step"): set() for b in (1, 2, 4, 16)},
+    # the CBRAM entries price only the cbram datapath (tests/test_cbram.py)
+    **{("cbram_cell", a): set() for a in ("set_step", "switch", "read", "reset")},
+    ("cbram_driver", "pulse"): set(), ("cbram_sense_amp", "read"): set(),
+    ("cbram_pulse_generator", "step"): set(),
 }
 AREA_DEPENDENTS = {
     "lfsr": {"lfsr"}, "comparator": {"comparator"}, "and_gate": {"and_gate"},
@@ -222,6 +232,8 @@ AREA_DEPENDENTS = {
     "fp16_multiplier": {"fp16_multiplier"}, "fp16_adder": set(), "fp32_adder": {"fp32_adder"},
     "sram": {"sram"}, "fp32_multiplier": set(), "fp16_divider": set(), "fp32_divider": set(),
     **{f"serial_unit_b{b}": set() for b in (1, 2, 4, 16)},
+    **{c: set() for c in ("cbram_cell", "cbram_driver", "cbram_sense_amp",
+                          "cbram_pulse_generator")},
 }
 
 

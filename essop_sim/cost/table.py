@@ -145,6 +145,10 @@ REQUIRED: dict[str, tuple[str, tuple[str, ...]]] = {
     "serial_unit_b2": ("unit", ("step",)),
     "serial_unit_b4": ("unit", ("step",)),
     "serial_unit_b16": ("unit", ("step",)),
+    "cbram_cell": ("unit", ("set_step", "switch", "read", "reset")),
+    "cbram_driver": ("unit", ("pulse",)),
+    "cbram_sense_amp": ("unit", ("read",)),
+    "cbram_pulse_generator": ("bit", ("step",)),
 }
 _TOP_KEYS = {"name", "technology", "scaling", "leakage", "components", "description"}
 _TECH_KEYS = {"node_nm", "vdd", "source"}
