@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-_installed = False
+_installed = False   # a listener is registered in this process
+_said = False        # the line was printed in this process
 
 
 def announce_compilation(stream=None):
@@ -25,12 +26,11 @@ def announce_compilation(stream=None):
     from numba.core import event
 
     class _Notice(event.Listener):
-        said = False
-
         def on_start(self, ev) -> None:
-            if self.said:
+            global _said
+            if _said:
                 return
-            self.said = True
+            _said = True
             import numba
 
             where = os.environ.get("NUMBA_CACHE_DIR") or numba.config.CACHE_DIR or "(default)"

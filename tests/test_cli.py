@@ -88,6 +88,7 @@ def test_first_numba_compilation_is_announced_once(capsys, monkeypatch):
     from essop_sim import first_use
 
     monkeypatch.setattr(first_use, "_installed", False)   # as in a fresh process
+    monkeypatch.setattr(first_use, "_said", False)
     listener = first_use.announce_compilation()
     try:
         assert first_use.announce_compilation() is None   # idempotent: one listener
