@@ -84,7 +84,9 @@ def reference_bitserial(config, m: int, n: int, K: int, precision: int,
         elif next_batch == 0:
             stalls["fill"] += 1
         elif next_batch == nbatch:
-            stalls["drain"] += 1
+            # after the last compute cycle: the last tile, final, waiting for the shadow
+            # register (tile u-1's write-back) is a write-back stall; the rest is the drain
+            stalls["writeback" if memory.final_waiting else "drain"] += 1
         elif next_batch not in ready:
             stalls["operand"] += 1
         else:
