@@ -157,3 +157,91 @@ def reference_timing(config: HardwareConfig, m: int, n: int, K: int, *,
 
     return datapath_of(config).reference_timing(config, m, n, K, hints=hints or {},
                                                 max_cycles=max_cycles)
+
+
+def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
+                    pipeline_stages: int, accumulator_bits: int, blocks, stall_causes,
+                    step_cycles, on_cycle, max_cycles: int = 2_000_000) -> ReferenceResult:
+    """Per-cycle timing of a tiled cell array (ESSOP, bit-serial, CBRAM), on the memory side
+    above; every rule re-stated from docs/timing.md, no code shared with the event model.
+
+    Per batch: its operands are ready ``front_latency`` cycles after its load completes; a
+    tile's first batch (tile u >= 2) also waits for tile u-2's write-back (the shadow register
+    must be free for tile u-1); the batch's k-steps then run back to back, k-step k of tile u
+    taking ``step_cycles(u)`` cycles; ``on_cycle(u, c, busy, stalls)`` labels the datapath's
+    blocks in cycle c (0-based) of a k-step. A tile is final ``pipeline_stages`` cycles after its
+    last k-step; the array's idle cycles are labelled 'fill' (before the first batch), 'drain'
+    (after the last: the last tile's wait, final, for the shadow register is 'writeback'),
+    'operand' (waiting for a load or the front end) or 'writeback' (waiting for the shadow).
+    """
+    mem = config.memory
+    per_tile = split.count
+    nbatch = len(tiles) * per_tile
+
+    def geometry(j: int):
+        u, i = divmod(j, per_tile)
+        return u, i, tiles[u], split.size(i)
+
+    load_cycles = [up(nk * (tile.rows + tile.cols) * mem.operand_bits, mem.read_bandwidth)
+                   for _, _, tile, nk in map(geometry, range(nbatch))]
+    wb_cycles = [up(tl.rows * tl.cols * accumulator_bits, mem.write_bandwidth) for tl in tiles]
+    memory = ReferenceMemory(config, load_cycles, wb_cycles)
+    busy = dict.fromkeys(blocks, 0)
+    stalls = dict.fromkeys(stall_causes, 0)
+    computed = [False] * nbatch
+    front: list[list[int]] = []           # [batch, cycles left] in the front end
+    ready: set[int] = set()               # batches whose first vectors reached the array
+    next_batch = 0
+    active = None                         # [batch, k, cycle in k-step, nk, last_of_tile, u]
+    t = 0
+    while True:
+        if t > max_cycles:
+            raise RuntimeError(f"reference did not finish in {max_cycles} cycles")
+        # --- boundary t
+        for j in memory.settle_completions(t):
+            front.append([j, front_latency])
+        for entry in [e for e in front if e[1] == 0]:
+            ready.add(entry[0])
+            front.remove(entry)
+        memory.settle_drain_and_shadow()
+        if active is None and next_batch < nbatch:
+            u, i, _tile, nk = geometry(next_batch)
+            shadow_ok = i != 0 or u < 2 or memory.wb_done_at[u - 2] is not None
+            if next_batch in ready and shadow_ok:
+                active = [next_batch, 0, 0, nk, i == per_tile - 1, u]
+        memory.settle_loader(lambda j: computed[j])
+        memory.settle_arbitration()
+        if memory.all_written() and active is None and next_batch == nbatch:
+            break
+        # --- cycle t
+        memory.tick(busy)
+        for entry in front:
+            entry[1] -= 1
+        if active is not None:
+            j, k, c, nk, last_of_tile, u = active
+            on_cycle(u, c, busy, stalls)
+            c += 1
+            if c == step_cycles(u):
+                c, k = 0, k + 1
+            if k == nk:
+                computed[j] = True
+                next_batch += 1
+                active = None
+                ready.discard(j)
+                if last_of_tile:
+                    memory.drain.append([u, pipeline_stages])
+            else:
+                active = [j, k, c, nk, last_of_tile, u]
+        elif next_batch == 0:
+            stalls["fill"] += 1
+        elif next_batch == nbatch:
+            stalls["writeback" if memory.final_waiting else "drain"] += 1
+        elif next_batch not in ready:
+            stalls["operand"] += 1
+        else:
+            stalls["writeback"] += 1
+        t += 1
+    bits_read = sum(nk * (tile.rows + tile.cols) * mem.operand_bits
+                    for _, _, tile, nk in map(geometry, range(nbatch)))
+    bits_written = sum(tl.rows * tl.cols * accumulator_bits for tl in tiles)
+    return ReferenceResult(t, busy, stalls, bits_read, bits_written)
