@@ -216,3 +216,136 @@ def test_report_rows_carry_bias_wear_and_device_energy(tmp_path):
     assert 0 < sw <= 16 * 8
     assert row["cbram_updates_to_failure"] == pytest.approx(1e6 / sw)
     assert row["cbram_bias_vs_ideal"] >= 0 and np.isfinite(row["cbram_gain_vs_ideal"])
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_training_in_the_loop_runs_and_cbram_gradients_are_biased_as_modelled():
+    """Training in the loop with datapath cbram: a few steps of train_classifier run, the hook's
+    gradient is the datapath's dW bit for bit, and its gain against the exact gradient is the
+    model's gain_vs_ideal: about 1 when calibrated (small bias), about 0.57 uncalibrated (the
+    compressive switching curve; docs/cbram.md). BL 1024 makes the random part small."""
+    torch = pytest.importorskip("torch")
+    from essop_sim.training import EXACT, derive_seed, essop_gradients, train_classifier
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(24, 6))
+    x = torch.randn(32, 24)
+    d = torch.randn(32, 6) * 1e-2
+
+    def grad(config):
+        model.zero_grad()
+        with essop_gradients(model, config, seed=3):
+            (model(x) * d).sum().backward()   # grad_output = d, so dW = d^T x
+        return model[0].weight.grad.double().numpy().copy()
+
+    exact = grad(EXACT)
+    np.testing.assert_allclose(exact, d.double().numpy().T @ x.double().numpy(), rtol=1e-6)
+    gains = {}
+    for cal in ("none", "inverse"):
+        config = cfg(**{"bitstream_length": 1024, "device.calibration": cal})
+        g = grad(config)
+        res = outer_product(x.numpy(), d.numpy(), config, seed=derive_seed(3, "0", 0))
+        np.testing.assert_array_equal(g, res.dw.astype(np.float32))
+        gains[cal] = float(np.sum(g * exact) / np.sum(exact * exact))
+        assert gains[cal] == pytest.approx(res.hints["gain_vs_ideal"], abs=0.02)
+        if cal == "inverse":
+            assert res.hints["bias_vs_ideal"] < 0.15 and 0.9 < gains[cal] < 1.1
+        else:
+            assert res.hints["bias_vs_ideal"] > 0.3 and gains[cal] < 0.75
+    assert gains["none"] < gains["inverse"] - 0.2
+
+    gen = torch.Generator().manual_seed(1)
+    xs = torch.randn(96, 24, generator=gen)
+    ys = (xs[:, :6].argmax(1)).long()
+    config = cfg(**{"bitstream_length": 32, "device.calibration": "inverse",
+                    "device.d2d_sigma": 0.3, "device.c2c_sigma": 0.3})
+    res = train_classifier(lambda: torch.nn.Sequential(torch.nn.Linear(24, 16), torch.nn.ReLU(),
+                                                       torch.nn.Linear(16, 6)),
+                           (xs, ys), (xs, ys), config, epochs=2, batch_size=16,
+                           max_steps_per_epoch=3, seed=0)
+    assert len(res.test_accuracy) == 2 and len(res.step_seconds) == 6
+    assert [s.updates for s in res.layers] == [6, 6] and res.label.startswith("cbram")
+    assert all(math.isfinite(v) for v in res.train_loss)
+
+
+# ------------------------------------------------------------------------------- figure
+
+
+def _figure_table():
+    """A tiny hand-made sweep table: CBRAM (2 calibrations x 2 sigmas x 2 BLs), LFSR ESSOP at
+    the same BLs and FP16, two layers each, with known means."""
+    rows = []
+
+    def add(pid, datapath, **cols):
+        for layer, scale in (("conv1", 0.9), ("fc", 1.1)):
+            r = {"point_id": pid, "trace": "t", "datapath": datapath, "layer": layer,
+                 "step": 0, "label": f"{datapath} {pid}", "cycles": 100, "energy_pj": 1.0}
+            r.update({k: (v * scale if k == "rel_error" else v) for k, v in cols.items()})
+            rows.append(r)
+
+    for cal, bias, gain in (("none", 0.46, 0.57), ("inverse", 0.10, 0.99)):
+        for sigma in (0.0, 0.6):
+            for bl in (32, 64):
+                add(f"c-{cal}-{sigma}-{bl}", "cbram", cbram_bitstream_length=bl,
+                    cbram_calibration=cal, cbram_d2d_sigma=sigma, cbram_c2c_sigma=sigma,
+                    rel_error=bias + 1.0 / math.sqrt(bl) + sigma / 4,
+                    cbram_bias_vs_ideal=bias + sigma / 4, cbram_gain_vs_ideal=gain)
+    for bl in (32, 64):
+        add(f"e{bl}", "essop", essop_bitstream_length=bl, rel_error=1.5 / math.sqrt(bl))
+    add("f", "fp16", rel_error=3e-4)
+    return rows
+
+
+def test_cbram_figure_draws_error_bias_and_gain_and_skips_other_tables(tmp_path):
+    from essop_sim.report.io import write_table
+    from essop_sim.report.plots import FIGURES, Unsupported, plot_results
+    from essop_sim.report.plots_cbram import figure_cbram_error_bias
+
+    assert FIGURES["cbram_error_bias"] is figure_cbram_error_bias
+    rows = _figure_table()
+    fig = figure_cbram_error_bias(rows, note=pytest.fail)
+    ax_e, ax_b, ax_g = fig.axes
+    lines = {ln.get_label(): ln for ln in ax_e.get_lines()}
+    # error vs BL: 4 CBRAM lines (means over the two layers), ESSOP, FP16 in the legend only
+    # (far below the CBRAM errors), 1/sqrt(BL) falling.
+    line = lines["CBRAM calibrated, sigma 0"]
+    assert list(line.get_xdata()) == [32, 64]
+    assert list(line.get_ydata()) == pytest.approx([0.10 + 1 / math.sqrt(32),
+                                                    0.10 + 1 / math.sqrt(64)])
+    assert lines["CBRAM uncalibrated, sigma 0.6"].get_linestyle() == "--"
+    assert list(lines["ESSOP (LFSR)"].get_ydata()) == pytest.approx([1.5 / math.sqrt(32),
+                                                                    1.5 / math.sqrt(64)])
+    assert any("0.0003 (below the axis)" in label for label in lines)
+    # bias and gain vs sigma: BL-independent, so one line per calibration.
+    bias = {ln.get_label().split(" ")[0]: ln for ln in ax_b.get_lines()}
+    assert set(bias) == {"uncalibrated", "calibrated"}
+    assert list(bias["calibrated"].get_xdata()) == [0.0, 0.6]
+    assert list(bias["calibrated"].get_ydata()) == pytest.approx([0.10, 0.25])
+    gain = [ln for ln in ax_g.get_lines() if ln.get_label().startswith("uncalibrated")]
+    assert list(gain[0].get_ydata()) == pytest.approx([0.57, 0.57])
+
+    # a BL-dependent bias gets one line per BL
+    for r in rows:
+        if r.get("cbram_bitstream_length") == 64:
+            r["cbram_bias_vs_ideal"] += 0.05
+    ax_b = figure_cbram_error_bias(rows, note=pytest.fail).axes[1]
+    assert len(ax_b.get_lines()) == 4
+
+    path = write_table(rows, tmp_path, "sweep", {})["json"]
+    notes = []
+    written = plot_results(path, tmp_path / "f", formats=("png",), note=notes.append,
+                           only=["cbram_error_bias"])
+    assert [p.name for p in written] == ["cbram_error_bias.png"] and notes == []
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    with pytest.raises(Unsupported, match="cbram_bitstream_length"):
+        figure_cbram_error_bias([r for r in rows if r["datapath"] != "cbram"], note=pytest.fail)
+    other = write_table([r for r in rows if r["datapath"] != "cbram"], tmp_path / "o", "sweep",
+                        {})["json"]
+    notes = []
+    assert plot_results(other, tmp_path / "g", formats=("png",), note=notes.append,
+                        only=["cbram_error_bias"]) == []
+    assert notes == ["skipped figure cbram_error_bias: needs CBRAM rows (a "
+                     "'cbram_bitstream_length' column)"]

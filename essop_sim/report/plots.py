@@ -716,6 +716,9 @@ FIGURES: dict[str, Callable[..., Figure]] = {
 from .plots_bitserial import BITSERIAL_FIGURES  # noqa: E402 - builds on the helpers above
 
 FIGURES.update(BITSERIAL_FIGURES)
+from .plots_cbram import CBRAM_FIGURES  # noqa: E402 - builds on the helpers above
+
+FIGURES.update(CBRAM_FIGURES)
 
 
 # ----------------------------------------------------------------------------- writing
