@@ -14,10 +14,12 @@ from essop_sim import outer_product  # noqa: E402
 from essop_sim.config import load_config  # noqa: E402
 from essop_sim.datasets import load_digits  # noqa: E402
 from essop_sim.models import DigitsCNN  # noqa: E402
-from essop_sim.trace.capture import layer_operands  # noqa: E402
+from essop_sim.trace.capture import layer_operand_groups, layer_operands  # noqa: E402
 from essop_sim.training import (  # noqa: E402
     EXACT,
     EssopGradients,
+    UncoveredWeightsError,
+    UncoveredWeightsWarning,
     derive_seed,
     essop_gradients,
     train_classifier,
@@ -165,6 +167,152 @@ def test_graph_built_under_other_hooks():
     loss.backward()
     want = 2 * lin(x).detach().T @ x
     torch.testing.assert_close(lin.weight.grad, want)
+
+
+class NdNet(torch.nn.Module):
+    """Every convolution kind the datapath covers: Conv1d (grouped, reflect padding),
+    ConvTranspose1d (stride, output_padding), Conv3d (dilation, asymmetric kernel),
+    ConvTranspose3d (grouped, stride), ConvTranspose2d (dilation, output_padding), Linear."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.c1 = nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2, padding_mode="reflect")
+        self.t1 = nn.ConvTranspose1d(6, 2, 3, stride=2, padding=1, output_padding=1)
+        self.c3 = nn.Conv3d(2, 4, (1, 2, 2), padding=(0, 1, 0), dilation=(1, 2, 1))
+        self.t3 = nn.ConvTranspose3d(4, 2, 2, stride=(1, 2, 2), groups=2)
+        self.t2 = nn.ConvTranspose2d(2, 3, 2, stride=2, dilation=2, output_padding=1)
+        self.fc = nn.Linear(3, 5)
+
+    def forward(self, x):  # x [B, 4, 8]
+        h = torch.relu(self.t1(torch.relu(self.c1(x))))              # [B, 2, 8]
+        h = torch.relu(self.t3(torch.relu(self.c3(h.reshape(-1, 2, 2, 2, 2)))))  # [B,2,3,4,2]
+        h = self.t2(h.flatten(2, 3))                                  # [B, 3, 26, 6]
+        return self.fc(h.mean((2, 3)))
+
+
+def _nd_batch():
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(6, 4, 8, dtype=torch.float64, generator=gen),
+            torch.randint(0, 5, (6,), generator=gen))
+
+
+def test_exact_operands_reproduce_autograd_every_conv_kind():
+    """Conv1d/3d, transposed 1d/2d/3d and grouped convs: EXACT (delta^T x from the captured
+    operands, per group, in float64) equals autograd's weight.grad; all six layers covered."""
+    torch.manual_seed(0)
+    model = NdNet().double()
+    x, y = _nd_batch()
+    ref = _grads(model, x, y)
+    with EssopGradients(model, EXACT, seed=0) as ctx:
+        got = _grads(model, x, y)
+    assert ctx.layer_names == ["c1", "t1", "c3", "t3", "t2", "fc"] and ctx.exact_weights == []
+    assert [(s.kind, s.groups) for s in ctx.stats] == [
+        ("conv1d", 2), ("conv_transpose1d", 1), ("conv3d", 1), ("conv_transpose3d", 2),
+        ("conv_transpose2d", 1), ("linear", 1)]
+    # K per update: output positions (input positions for a transposed conv), times groups
+    assert [s.outer_products for s in ctx.stats] == [
+        2 * 6 * 4, 6 * 4, 6 * 2 * 2 * 1, 2 * 6 * 2 * 2 * 1, 6 * 12 * 2, 6]
+    for name, g in ref.items():
+        torch.testing.assert_close(got[name], g, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_grouped_conv_one_datapath_update_per_group():
+    """A grouped conv's .grad is the datapath's dW of each group (seed derived from the trace
+    record name layer.group<j>) stacked; a Conv1d with BL 1 is no longer exact."""
+    torch.manual_seed(1)
+    model = NdNet()
+    x, y = (t.float() if t.is_floating_point() else t for t in _nd_batch())
+    cfg = load_config(None, {"essop.bitstream_length": 1})
+    captured = {}
+
+    def keep(module, inputs, output):
+        output.register_hook(lambda g: captured.__setitem__("c1", (inputs[0].detach(), g)))
+
+    model.c1.register_forward_hook(keep)
+    exact = _grads(model, x, y)
+    with essop_gradients(model, cfg, seed=5):
+        got = _grads(model, x, y)
+    parts = layer_operand_groups(model.c1, *captured["c1"])
+    want = np.concatenate([
+        outer_product(xj.numpy(), dj.numpy(), cfg, seed=derive_seed(5, f"c1.group{j}", 0)).dw
+        for j, (xj, dj) in enumerate(parts)])
+    np.testing.assert_allclose(got["c1.weight"].reshape(6, -1).double().numpy(), want,
+                               rtol=1e-6, atol=0)
+    for name in ("c1.weight", "t1.weight", "c3.weight", "t3.weight", "t2.weight"):
+        assert not torch.allclose(got[name], exact[name], rtol=1e-3, atol=0), name
+
+
+class AttnNet(torch.nn.Module):
+    """Covered: emb_proj (Linear), head (Linear). Not covered: attention's in/out projections and
+    a plain nn.Parameter used in a functional call. 1-d parameters are not weight-bearing."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb_proj = torch.nn.Linear(4, 8)
+        self.attn = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+        self.mix = torch.nn.Parameter(torch.randn(8, 8) / 3)
+        self.gain = torch.nn.Parameter(torch.ones(8))
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):  # x [B, T, 4]
+        h = self.emb_proj(x)
+        h = self.attn(h, h, h, need_weights=False)[0]
+        h = torch.nn.functional.linear(h, self.mix) * self.gain
+        return self.head(h.mean(1))
+
+
+UNCOVERED = ("mix (AttnNet), attn.in_proj_weight (MultiheadAttention), attn.out_proj.weight "
+             "(NonDynamicallyQuantizableLinear, called functionally by its MultiheadAttention)")
+
+
+def test_uncovered_weights_are_refused_in_one_line():
+    torch.manual_seed(2)
+    model = AttnNet()
+    with pytest.raises(UncoveredWeightsError) as err:
+        EssopGradients(model, EXACT)
+    msg = str(err.value)
+    assert "\n" not in msg and "3 weight-bearing parameter(s)" in msg and UNCOVERED in msg
+    assert "uncovered='skip'" in msg
+    with pytest.raises(UncoveredWeightsError, match="attn.in_proj_weight"):
+        train_classifier(AttnNet, (torch.zeros(2, 3, 4), torch.zeros(2, dtype=torch.long)),
+                         (torch.zeros(1, 3, 4), torch.zeros(1, dtype=torch.long)), EXACT)
+    with pytest.raises(ValueError, match="uncovered must be 'error' or 'skip'"):
+        EssopGradients(model, EXACT, uncovered="ignore")
+
+
+def test_uncovered_skip_warns_and_records_what_the_datapath_computed():
+    torch.manual_seed(3)
+    model = AttnNet()
+    x = torch.randn(5, 6, 4)
+    y = torch.randint(0, 3, (5,))
+    ref = _grads(model, x, y)
+    cfg = load_config(None, {"essop.bitstream_length": 2})
+    with pytest.warns(UncoveredWeightsWarning, match="3 weight-bearing parameter") as rec:
+        ctx = EssopGradients(model, cfg, uncovered="skip",
+                             layers=lambda name, m: name != "head")
+    assert UNCOVERED in str(rec[0].message) and "\n" not in str(rec[0].message)
+    assert ctx.layer_names == ["emb_proj"]
+    assert ctx.exact_weights == [
+        ("mix", "AttnNet"), ("attn.in_proj_weight", "MultiheadAttention"),
+        ("attn.out_proj.weight",
+         "NonDynamicallyQuantizableLinear, called functionally by its MultiheadAttention"),
+        ("head.weight", "excluded by layers")]
+    with ctx:
+        got = _grads(model, x, y)
+    for name in ("mix", "attn.in_proj_weight", "attn.out_proj.weight", "head.weight", "gain",
+                 "head.bias"):
+        assert torch.equal(got[name], ref[name]), name  # exact, bit for bit
+    assert not torch.allclose(got["emb_proj.weight"], ref["emb_proj.weight"])
+    data = (x, y)
+    with pytest.warns(UncoveredWeightsWarning):
+        res = train_classifier(AttnNet, data, data, cfg, epochs=1, batch_size=5,
+                               uncovered="skip")
+    assert res.datapath_layers == ["emb_proj", "head"]
+    assert [n for n, _ in res.exact_weights] == ["mix", "attn.in_proj_weight",
+                                                  "attn.out_proj.weight"]
+    fp32 = train_classifier(AttnNet, data, data, None, epochs=1, batch_size=5)
+    assert fp32.datapath_layers == [] and fp32.exact_weights == []
 
 
 # Margins, derived from runs of exactly this setting (DigitsCNN, digits split seed 0, SGD lr 0.05
