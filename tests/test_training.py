@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -315,34 +316,86 @@ def test_uncovered_skip_warns_and_records_what_the_datapath_computed():
     assert fp32.datapath_layers == [] and fp32.exact_weights == []
 
 
-# Margins, derived from runs of exactly this setting (DigitsCNN, digits split seed 0, SGD lr 0.05
-# momentum 0.9, batch 32, constant lr, 8 epochs, one torch thread; run seeds 0..9, command and
-# table in docs/training.md): FP32 final test accuracy 93.9 .. 96.9 %; ESSOP BL64 minus FP32 of
-# the same seed -1.1 .. +1.9 points; ESSOP BL1 63.1 .. 78.9 %, 16.9 .. 32.8 points below FP32.
+# What the test means: trained with ESSOP BL64 weight gradients, the digits CNN is not worse than
+# with FP32 gradients by more than ESSOP_MARGIN (one-sided: better is fine), and with BL1 it is
+# clearly worse. What it measures, so that the numbers are stable across CPUs and BLAS builds
+# (which round torch's float32 kernels differently, so every trajectory, FP32 included, ends
+# elsewhere; a single final snapshot of a noisy constant-rate run moved by 3 points that way):
+# * a cosine learning-rate schedule annealed to ~0, so training settles instead of bouncing;
+# * per run, the mean test accuracy over the last LAST_EPOCHS epochs, not one snapshot;
+# * per seed, the paired difference to the FP32 run of the same seed (same initial weights and
+#   data order), averaged over len(SEEDS) seeds.
+#
+# Spread, measured on the 2-core AMD EPYC VM (docs/training.md has the commands and tables):
+#   python scripts/train_in_loop.py --bl 1 64 --seeds 0 1 ... 15 --schedule cosine --epochs 4
+#       --threads 1 (16 seeds; and --threads 2, the stand-in for "another CPU": other float32
+#       summation orders, hence other trajectories)
+# gave, for the per-run statistic (points of accuracy):
+#   BL64 - FP32 per seed: mean +0.11 (1 thread) / +0.10 (2 threads), sd 0.65 / 0.76,
+#                         range -1.25 .. +2.08
+#   FP32 - BL1 per seed:  mean 4.05 / 4.06, sd 1.41 / 1.49, range 1.53 .. 6.53
+#   FP32 itself:          mean 94.3 / 94.3, sd 1.4, lowest seed 90.4
+# Margins from those, with n = 6 seeds, standard error of a mean of paired differences =
+# sd / sqrt(6), taking the larger sd:
+#   ESSOP_MARGIN = 1.25 points = 4 standard errors (0.76 / sqrt 6 = 0.31). If BL64 is truly as
+#     good as FP32 the test fails with probability ~3e-5 (normal approximation); a BL64 that
+#     costs 1.25 points on average fails half the time, one that costs 2 points almost always.
+#   SHORT_BL_GAP = 1.5 points, above ESSOP_MARGIN (so "clearly worse" means worse than the
+#     tolerance granted to BL64) and 4.2 standard errors (1.49 / sqrt 6 = 0.61) below the
+#     measured mean gap of 4.05; a BL1 as good as FP32 (gap 0 +- 0.31) would fail it.
+#   FP32_FLOOR = 90 %: the baseline learned (mean of 6 seeds; measured 94.3, standard error of
+#     that mean 0.57).
+# Means of the statistic over other seed sets (1 / 2 threads): seeds 0-5 BL64 - FP32 -0.02 /
+# +0.25, FP32 - BL1 4.21 / 4.28; seeds 6-11 +0.12 / -0.02, 4.03 / 3.98.
+# To re-check elsewhere under perturbation (docs/training.md lists the results here):
+#   ESSOP_TRAINING_SEEDS=6,7,8,9,10,11 ESSOP_TRAINING_TORCH_THREADS=2 \
+#       pytest tests/test_training.py -k tracks_fp32 -s
+# (keep six seeds: the margins assume n = 6).
+SEEDS = tuple(int(v) for v in os.environ.get("ESSOP_TRAINING_SEEDS", "0,1,2,3,4,5").split(","))
+TORCH_THREADS = int(os.environ.get("ESSOP_TRAINING_TORCH_THREADS", "1"))
+EPOCHS = 4
+LAST_EPOCHS = 2
 ESSOP_BL = 64
-ESSOP_MARGIN = 0.03  # |acc(BL64) - acc(FP32)| <= 3 points (worst of 10 seeds: 1.9)
+ESSOP_MARGIN = 0.0125
 SHORT_BL = 1
-SHORT_BL_DROP = 0.05  # acc(FP32) - acc(BL1) >= 5 points (smallest of 10 seeds: 16.9)
-FP32_FLOOR = 0.90  # the baseline itself learned (lowest of 10 seeds: 93.9 %)
-SEED = 0
-EPOCHS = 8
+SHORT_BL_GAP = 0.015
+FP32_FLOOR = 0.90
+
+
+def _settled_accuracy(result):
+    """Mean test accuracy (fraction) over the last LAST_EPOCHS epochs of a run."""
+    return float(np.mean(result.test_accuracy[-LAST_EPOCHS:]))
 
 
 def test_essop_training_tracks_fp32_and_short_bl_hurts(digits):
+    torch.set_num_threads(TORCH_THREADS)  # the autouse fixture restores it
     train, test = digits
-    kw = dict(epochs=EPOCHS, batch_size=32, lr=0.05, momentum=0.9, seed=SEED)
-    fp32 = train_classifier(DigitsCNN, train, test, None, **kw)
-    essop = train_classifier(DigitsCNN, train, test,
-                             load_config(None, {"essop.bitstream_length": ESSOP_BL}), **kw)
-    short = train_classifier(DigitsCNN, train, test,
-                             load_config(None, {"essop.bitstream_length": SHORT_BL}), **kw)
-    summary = (f"FP32 {fp32.test_accuracy}, BL{ESSOP_BL} {essop.test_accuracy}, "
-               f"BL{SHORT_BL} {short.test_accuracy}")
-    assert fp32.final_accuracy > FP32_FLOOR, summary
-    assert abs(essop.final_accuracy - fp32.final_accuracy) <= ESSOP_MARGIN, summary
-    assert fp32.final_accuracy - short.final_accuracy >= SHORT_BL_DROP, summary
-    assert essop.label == f"essop-bl{ESSOP_BL}" and essop.gradient_seconds > 0
-    assert [s.updates for s in essop.layers] == [len(essop.step_seconds)] * 4
+    kw = dict(epochs=EPOCHS, batch_size=32, lr=0.05, momentum=0.9, schedule="cosine")
+    runs = {"fp32": None,
+            "essop": load_config(None, {"essop.bitstream_length": ESSOP_BL}),
+            "short": load_config(None, {"essop.bitstream_length": SHORT_BL})}
+    acc: dict[str, list[float]] = {label: [] for label in runs}
+    for seed in SEEDS:
+        for label, cfg in runs.items():
+            res = train_classifier(DigitsCNN, train, test, cfg, seed=seed, **kw)
+            acc[label].append(_settled_accuracy(res))
+            if label == "essop" and seed == SEEDS[0]:
+                assert res.label == f"essop-bl{ESSOP_BL}" and res.gradient_seconds > 0
+                assert [s.updates for s in res.layers] == [len(res.step_seconds)] * 4
+                assert res.datapath_layers == ["conv1", "conv2", "conv3", "fc"]
+    fp32, essop, short = (np.array(acc[k]) for k in ("fp32", "essop", "short"))
+    essop_vs_fp32 = float(np.mean(essop - fp32))
+    short_gap = float(np.mean(fp32 - short))
+    summary = (f"seeds {SEEDS}, {TORCH_THREADS} torch thread(s), accuracy over the last "
+               f"{LAST_EPOCHS} epochs: FP32 "
+               f"{np.round(100 * fp32, 2)}, BL{ESSOP_BL} {np.round(100 * essop, 2)}, "
+               f"BL{SHORT_BL} {np.round(100 * short, 2)}; mean BL{ESSOP_BL} - FP32 "
+               f"{100 * essop_vs_fp32:+.2f} points, mean FP32 - BL{SHORT_BL} "
+               f"{100 * short_gap:+.2f} points")
+    print(summary)
+    assert fp32.mean() > FP32_FLOOR, summary
+    assert essop_vs_fp32 >= -ESSOP_MARGIN, summary
+    assert short_gap >= SHORT_BL_GAP, summary
 
 
 def _load_script():
