@@ -50,7 +50,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._numba_cache import configure_numba_threading
 from .config import HardwareConfig
+
+# PyTorch and the datapath kernels share this process: numba's workqueue threads, which sleep
+# when idle, unless the user chose a threading layer (see essop_sim._numba_cache).
+configure_numba_threading(torch_in_process=True)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

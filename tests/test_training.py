@@ -444,3 +444,41 @@ def test_script_resnet32_on_a_local_cifar_directory(tmp_path):
     assert run["label"] == "essop-bl8" and run["steps"] == 1 and run["gradient_seconds"] > 0
     assert run["datapath_layers"] == 34  # 33 convolutions + 1 fully connected
     assert res["meta"]["dataset"] == "CIFAR-10" and res["meta"]["training"]["train_images"] == 20
+
+
+THREADING_PROBE = """
+import json, os, sys
+if sys.argv[1] == "torch-first":
+    import torch  # noqa: F401
+import essop_sim
+import numba
+after_package = numba.config.THREADING_LAYER
+if sys.argv[1] == "training":
+    import essop_sim.training  # noqa: F401
+numba.get_num_threads()  # starts the threading layer
+print(json.dumps({"after_package": after_package, "layer": numba.threading_layer(),
+                  "env": os.environ.get("NUMBA_THREADING_LAYER")}))
+"""
+
+
+@pytest.mark.parametrize("case, env, want", [
+    ("torch-first", {}, ("workqueue", "workqueue")),
+    ("training", {}, ("default", "workqueue")),  # no torch at import essop_sim: left alone
+    ("torch-first", {"NUMBA_THREADING_LAYER": "omp"}, ("omp", "omp")),  # the user's choice
+    ("training", {"OMP_WAIT_POLICY": "passive"}, ("default", "omp")),  # user tuned OpenMP
+], ids=["torch-first", "training-import", "user-layer", "user-omp-wait-policy"])
+def test_numba_threading_layer_beside_torch(case, env, want):
+    """In a fresh process: numba's workqueue layer once PyTorch is in the process (imported before
+    essop_sim, or essop_sim.training imported), unless the user set NUMBA_THREADING_LAYER or
+    OMP_WAIT_POLICY."""
+    import json
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")}
+    clean["PYTHONPATH"] = os.pathsep.join([str(ROOT), clean.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", THREADING_PROBE, case], env={**clean, **env},
+                         capture_output=True, text=True, check=True, timeout=120)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["after_package"], got["layer"]) == want, got
