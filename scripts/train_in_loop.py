@@ -297,6 +297,10 @@ def run(args: argparse.Namespace) -> dict:
     print(f"command: {command}")
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
     print(f"datapath warm-up (kernel compile or cache load, thread start): {warm:.2f} s")
+    if args.threads > 1 and not os.environ.get("OMP_WAIT_POLICY"):
+        print("note: more than one torch thread with OMP_WAIT_POLICY unset: on a busy machine "
+              "PyTorch's spinning OpenMP threads can make steps many times slower; export "
+              "OMP_WAIT_POLICY=passive before starting Python (docs/training.md)")
     meta = {"command": command, "argv": sys.argv, "machine": machine, "dataset": dataset,
             "model": args.model,
             "training": {"optimizer": "SGD", "lr": args.lr, "momentum": args.momentum,
