@@ -12,9 +12,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._numba_cache import configure_numba_cache
+from ._numba_cache import configure_numba_cache, configure_numba_threading
 
 configure_numba_cache()
+configure_numba_threading()
 
 from .config import HardwareConfig, load_config  # noqa: E402 (numba cache first)
 from .errors import ConfigError, EssopSimError, OperandError, TraceError  # noqa: E402 (numba cache first)

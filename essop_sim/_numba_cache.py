@@ -1,15 +1,24 @@
-"""Where numba keeps compiled kernels, so only the first run on a machine pays compile time.
+"""Numba set-up that must happen before numba is first imported: kernel cache and threading layer.
 
-Numba's default cache sits next to the source files (``__pycache__``), which fails when the
-package is installed read-only. Unless the user set ``NUMBA_CACHE_DIR`` themselves, we point it
-at ``$XDG_CACHE_HOME/essop-sim/numba`` (default ``~/.cache/essop-sim/numba``). This must run
-before numba is first imported, which is why the package ``__init__`` calls it first.
+Cache: numba's default cache sits next to the source files (``__pycache__``), which fails when
+the package is installed read-only. Unless the user set ``NUMBA_CACHE_DIR`` themselves, we point
+it at ``$XDG_CACHE_HOME/essop-sim/numba`` (default ``~/.cache/essop-sim/numba``).
+
+Threading layer: see :func:`configure_numba_threading` and docs/training.md ("numba threads
+beside PyTorch"). The package ``__init__`` calls both functions first, before anything imports
+numba.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+#: numba's threading layer in a process that also runs PyTorch (unless the user chose one).
+TORCH_THREADING_LAYER = "workqueue"
+
+_chosen_here = False
 
 
 def cache_dir() -> Path:
@@ -28,6 +37,60 @@ def configure_numba_cache() -> None:
     except OSError:
         return  # numba falls back to its own locations
     os.environ["NUMBA_CACHE_DIR"] = str(path)
-    import sys
     if "numba" in sys.modules:  # imported before us: update its live config too
         sys.modules["numba"].config.CACHE_DIR = str(path)
+
+
+def configure_numba_threading(torch_in_process: bool | None = None) -> str | None:
+    """Use numba's 'workqueue' threading layer in a process that also runs PyTorch.
+
+    Numba's default layer on Linux is OpenMP. PyTorch brings its own OpenMP runtime, and
+    whichever libgomp a process loads first serves both (the runtimes share a soname and
+    PyTorch loads its copy globally), so numba's parallel kernels and PyTorch's operators run on
+    one runtime with one wait policy. With ``OMP_WAIT_POLICY`` unset its idle threads spin after
+    every parallel region: after each datapath kernel a numba worker spins on a core for
+    milliseconds, PyTorch's do the same after each operator, and on a busy machine the spinning
+    threads take the cores from the threads doing the work. ``OMP_WAIT_POLICY=passive`` stops
+    the spinning only if set before the runtime loads (usually at ``import torch``, before
+    essop_sim could act) and then slows PyTorch's own parallel operators too. The 'workqueue'
+    layer is numba's own thread pool: its idle threads sleep, and PyTorch's runtime is left
+    exactly as it was. docs/training.md ("numba threads beside PyTorch") has the measurements.
+
+    'workqueue' is not thread-safe: parallel kernels called from two threads at once abort the
+    process. So it is chosen only where PyTorch is in the process: at ``import essop_sim`` when
+    torch is already imported, and at ``import essop_sim.training`` (``torch_in_process=True``).
+    Elsewhere (sweeps, Dask workers) numba's default stays. Nothing is changed if the user set
+    ``NUMBA_THREADING_LAYER`` or ``OMP_WAIT_POLICY`` (their choice stands), or once a parallel
+    kernel has run (the layer is then fixed for the process).
+
+    Args:
+        torch_in_process: whether PyTorch is used in this process; None = whether torch is
+            already imported.
+
+    Returns:
+        The layer chosen here ('workqueue'), 'user' if the user's settings stand, or None if
+        nothing was changed (no torch, or numba's layer already running).
+    """
+    global _chosen_here
+    if _chosen_here:
+        return TORCH_THREADING_LAYER
+    if os.environ.get("NUMBA_THREADING_LAYER") or os.environ.get("OMP_WAIT_POLICY"):
+        return "user"
+    if torch_in_process is None:
+        torch_in_process = "torch" in sys.modules
+    if not torch_in_process:
+        return None
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        try:
+            numba.threading_layer()
+            return None  # a parallel kernel already ran: the layer is fixed
+        except ValueError:
+            pass  # not started yet
+    # the environment for numba's own (re)reading of its configuration, the config for a numba
+    # already imported
+    os.environ["NUMBA_THREADING_LAYER"] = TORCH_THREADING_LAYER
+    if numba is not None:
+        numba.config.THREADING_LAYER = TORCH_THREADING_LAYER
+    _chosen_here = True
+    return TORCH_THREADING_LAYER

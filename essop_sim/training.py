@@ -1,10 +1,14 @@
 """Training in the loop: weight gradients computed by the simulated datapath (ESSOP or FP16).
 
 The forward pass and the backpropagated errors stay in ordinary (torch) precision, as in the ESSOP
-paper; only the weight-gradient outer product dW = sum_k delta_k x_k^T of every ``nn.Linear`` and
-``nn.Conv2d`` layer is replaced by what the configured hardware computes,
-``essop_sim.outer_product(x, delta, config, seed).dw``. Biases keep their exact gradient (a bias
-gradient is a plain sum of delta over K, not an outer product, and ESSOP does not compute it).
+paper; only the weight-gradient outer product dW = sum_k delta_k x_k^T of every ``nn.Linear``,
+``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d`` layer (one per group for a grouped
+convolution) is replaced by what the configured hardware computes,
+``essop_sim.outer_product(x, delta, config, seed).dw``. Any other weight-bearing parameter
+(two or more dimensions) is refused unless ``uncovered='skip'`` (then it trains exactly, with a
+warning naming it), so a run labelled ESSOP never trains part of the model exactly unnoticed.
+Biases keep their exact gradient (a bias gradient is a plain sum of delta over K, not an outer
+product, and ESSOP does not compute it).
 
 How it works (:class:`EssopGradients`, usually through :func:`essop_gradients`):
 
@@ -12,8 +16,9 @@ How it works (:class:`EssopGradients`, usually through :func:`essop_gradients`):
   autograd reaches that output, the hook receives grad_output (delta before any reduction);
 * a hook on the layer's ``weight`` (a leaf tensor) runs when autograd has the weight's gradient and
   *returns a replacement*: the layer's (x [K, n], delta [K, m]) come from
-  :func:`essop_sim.trace.capture.layer_operands` (im2col for Conv2d), the datapath computes
-  dW [m, n], and dW reshaped to ``weight.shape`` is what autograd accumulates into ``.grad``.
+  :func:`essop_sim.trace.capture.layer_operand_groups` (im2col for convolutions, per group),
+  the datapath computes dW [m, n], and dW reshaped to ``weight.shape`` is what autograd
+  accumulates into ``.grad``.
   The output's hook always runs before the weight's, because the weight gradient is produced by
   the output's own backward node. Gradient accumulation over several ``backward()`` calls works
   as usual: each call contributes the datapath's dW instead of the exact one.
@@ -37,6 +42,7 @@ a function needs it and raises an ImportError that says so when it is missing.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +50,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._numba_cache import configure_numba_threading
 from .config import HardwareConfig
+
+# PyTorch and the datapath kernels share this process: numba's workqueue threads, which sleep
+# when idle, unless the user chose a threading layer (see essop_sim._numba_cache).
+configure_numba_threading(torch_in_process=True)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -89,12 +100,17 @@ class LayerStats:
 
     Attributes:
         name: qualified module name in the model (``model.named_modules()``).
-        kind: 'linear' or 'conv2d'.
+        kind: the trace record kind: 'linear', 'conv1d', 'conv2d', 'conv3d',
+            'conv_transpose1d', 'conv_transpose2d' or 'conv_transpose3d'.
         weight_shape: shape of the layer's weight tensor.
-        m, n: rows and columns of the outer product dW [m, n] (m = out features / channels,
-            n = in features, or Cin * kh * kw for a convolution).
+        m, n: rows and columns of the weight gradient as a matrix,
+            ``weight.reshape(m, n)``: m = ``weight.shape[0]`` (out features / Cout; Cin for a
+            transposed convolution), n = in features, or Cin/groups * prod(kernel) (Cout/groups
+            * prod(kernel) transposed).
+        groups: outer products per update: a grouped convolution's dW is one outer product per
+            group (rows ``j*m/groups:(j+1)*m/groups``), each with its own datapath seed.
         updates: weight gradients computed by the datapath.
-        outer_products: total K (outer products summed) over those updates.
+        outer_products: total K (outer products summed) over those updates and groups.
         array_writes: outer products the datapath applied (K' after the configured stages, e.g.
             r per update with SBE; equal to outer_products without stages).
         seconds: wall-clock time spent building operands and in the datapath, in seconds.
@@ -105,34 +121,69 @@ class LayerStats:
     weight_shape: tuple[int, ...]
     m: int
     n: int
+    groups: int = 1
     updates: int = 0
     outer_products: int = 0
     array_writes: int = 0
     seconds: float = 0.0
 
 
+class UncoveredWeightsError(ValueError):
+    """The model has weight-bearing parameters the datapath would not compute (see
+    :func:`essop_sim.trace.capture.weight_coverage`)."""
+
+
+class UncoveredWeightsWarning(UserWarning):
+    """Weight-bearing parameters train with exact gradients because of ``uncovered='skip'``."""
+
+
 class EssopGradients:
-    """Replaces the weight gradients of a model's Linear/Conv2d layers with a datapath's dW.
+    """Replaces the weight gradients of a model's Linear and convolution layers with a datapath's
+    dW.
 
     Use as a context manager (hooks are removed on exit) or call :meth:`attach` / :meth:`detach`.
 
+    Covered: every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d`` (any
+    stride, padding, dilation, padding mode, output padding; a grouped convolution as one outer
+    product per group) that is called as a module and owns its trainable weight
+    (:func:`essop_sim.trace.capture.weight_coverage`). Every other trainable parameter with two or
+    more dimensions (a plain ``nn.Parameter`` used in a functional call, nn.MultiheadAttention's
+    in- and out-projections, an embedding, a weight tied to another module) is *uncovered*: by
+    default that is an :class:`UncoveredWeightsError` naming them, so no run labelled ESSOP
+    silently trains part of the model exactly. One-dimensional parameters (biases,
+    normalisation scales) are not outer products and always keep their exact gradients.
+
     Args:
-        model: any ``torch.nn.Module``; every ``nn.Linear`` and ``nn.Conv2d`` (groups=1) inside it
-            with a trainable weight is wrapped, unless ``layers`` narrows the choice.
+        model: any ``torch.nn.Module``.
         config: the hardware configuration (``config.datapath`` 'essop' or 'fp16'), or
             :data:`EXACT` for exact float64 dW from the same operands.
         seed: run seed; the datapath seed of each layer's update is
-            ``derive_seed(seed, layer_name, step)``.
-        layers: optional predicate ``(name, module) -> bool`` selecting which of the Linear/Conv2d
-            layers to wrap (the rest keep exact gradients).
+            ``derive_seed(seed, layer_name, step)`` (``layer_name.group<j>`` for group j of a
+            grouped convolution, the trace record name of that group).
+        layers: optional predicate ``(name, module) -> bool`` selecting which covered layers to
+            wrap; the rest keep exact gradients on purpose (listed in :attr:`exact_weights`,
+            not an error).
+        uncovered: 'error' (default): raise :class:`UncoveredWeightsError` if the model has
+            uncovered weight-bearing parameters; 'skip': train them with exact gradients and
+            emit an :class:`UncoveredWeightsWarning` listing them.
+
+    Attributes:
+        layer_names: the layers whose weight gradients the datapath computes.
+        exact_weights: (parameter name, why) of the weight-bearing parameters left exact.
+        stats: per wrapped layer :class:`LayerStats`.
     """
 
     def __init__(self, model: nn.Module, config: HardwareConfig | str,
                  seed: int = 0,
-                 layers: Callable[[str, nn.Module], bool] | None = None) -> None:
-        torch = require_torch()
+                 layers: Callable[[str, nn.Module], bool] | None = None,
+                 uncovered: str = "error") -> None:
+        require_torch()
+        from .trace.capture import layer_kind, weight_coverage
+
         if not (isinstance(config, HardwareConfig) or config == EXACT):
             raise TypeError(f"config must be a HardwareConfig or {EXACT!r}; got {config!r:.80}")
+        if uncovered not in ("error", "skip"):
+            raise ValueError(f"uncovered must be 'error' or 'skip'; got {uncovered!r}")
         if config != EXACT:
             from .datapaths.registry import datapath_of
 
@@ -145,22 +196,29 @@ class EssopGradients:
         self._modules: list[tuple[str, nn.Module]] = []
         self._stage_state: dict = {}   # stateful stages: (stage, layer) -> state
         self.stats: list[LayerStats] = []
-        nn = torch.nn
-        for name, module in model.named_modules():
-            if not isinstance(module, (nn.Linear, nn.Conv2d)):
-                continue
-            if module.weight is None or not module.weight.requires_grad:
-                continue
+        coverage = weight_coverage(model)
+        if coverage.uncovered:
+            listing = coverage.describe_uncovered()
+            if uncovered == "error":
+                raise UncoveredWeightsError(
+                    f"{len(coverage.uncovered)} weight-bearing parameter(s) not covered by the "
+                    f"datapath would train with exact gradients: {listing}; covered are Linear, "
+                    "Conv1d/2d/3d and ConvTranspose1d/2d/3d modules called as modules; pass "
+                    "uncovered='skip' to train these exactly (with a warning)")
+            warnings.warn(f"training in the loop: {len(coverage.uncovered)} weight-bearing "
+                          f"parameter(s) not covered by the datapath train with exact "
+                          f"gradients: {listing}", UncoveredWeightsWarning, stacklevel=3)
+        self.exact_weights: list[tuple[str, str]] = list(coverage.uncovered)
+        for name, module in coverage.layers:
             if layers is not None and not layers(name, module):
+                self.exact_weights.append((f"{name}.weight" if name else "weight",
+                                           "excluded by layers"))
                 continue
-            if isinstance(module, nn.Conv2d) and module.groups != 1:
-                raise ValueError(f"layer {name!r}: grouped convolutions (groups="
-                                 f"{module.groups}) are not supported; exclude it with `layers`")
-            kind = "conv2d" if isinstance(module, nn.Conv2d) else "linear"
             w = module.weight
             self._modules.append((name, module))
-            self.stats.append(LayerStats(name, kind, tuple(w.shape), int(w.shape[0]),
-                                         int(w[0].numel())))
+            self.stats.append(LayerStats(name, layer_kind(module), tuple(w.shape),
+                                         int(w.shape[0]), int(w[0].numel()),
+                                         groups=int(getattr(module, "groups", 1))))
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -230,39 +288,48 @@ class EssopGradients:
 
     def _compute(self, index: int, module: nn.Module,
                  calls: Sequence[tuple[Any, Any]]) -> np.ndarray:
-        """dW [m, n] (float64) of one layer for the captured (input, grad_output) calls."""
-        from .trace.capture import layer_operands
+        """dW [m, n] (float64) of one layer for the captured (input, grad_output) calls: one
+        outer product per group (a single one unless a grouped convolution), rows stacked."""
+        from .trace.capture import group_record_name, layer_operand_groups
 
-        xs, ds = [], []
-        for inp, grad_out in calls:
-            x, delta = layer_operands(module, inp, grad_out)
-            xs.append(_as_numpy(x))
-            ds.append(_as_numpy(delta))
-        x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=0)
-        delta = ds[0] if len(ds) == 1 else np.concatenate(ds, axis=0)
         stats = self.stats[index]
-        seed = derive_seed(self.seed, stats.name, stats.updates)
+        per_group: list[tuple[list[np.ndarray], list[np.ndarray]]] = [
+            ([], []) for _ in range(stats.groups)]
+        for inp, grad_out in calls:
+            for j, (x, delta) in enumerate(layer_operand_groups(module, inp, grad_out)):
+                per_group[j][0].append(_as_numpy(x))
+                per_group[j][1].append(_as_numpy(delta))
+        step = stats.updates
         stats.updates += 1
-        stats.outer_products += int(x.shape[0])
-        if self.config == EXACT:
-            from .numerics.metrics import exact_update
+        blocks = []
+        for j, (xs, ds) in enumerate(per_group):
+            x = xs[0] if len(xs) == 1 else np.concatenate(xs, axis=0)
+            delta = ds[0] if len(ds) == 1 else np.concatenate(ds, axis=0)
+            stats.outer_products += int(x.shape[0])
+            if self.config == EXACT:
+                from .numerics.metrics import exact_update
 
+                stats.array_writes += int(x.shape[0])
+                blocks.append(exact_update(x, delta))
+                continue
+            from .datapaths.registry import datapath_of, stages_of
+            from .numerics import outer_product
+
+            name = stats.name if stats.groups == 1 else group_record_name(stats.name, j)
+            seed = derive_seed(self.seed, name, step)
+            config = datapath_of(self.config).for_layer(self.config, name)
+            for stage in stages_of(config):   # as simulate_record: stages first, state per layer
+                if stage.wants_state(config):
+                    key = (stage.name, name)
+                    out = stage.apply(x, delta, config, seed, state=self._stage_state.get(key))
+                    self._stage_state[key] = out.state
+                else:
+                    out = stage.apply(x, delta, config, seed)
+                x, delta = out.x, out.delta
             stats.array_writes += int(x.shape[0])
-            return exact_update(x, delta)
-        from .datapaths.registry import datapath_of, stages_of
-        from .numerics import outer_product
-
-        config = datapath_of(self.config).for_layer(self.config, stats.name)
-        for stage in stages_of(config):   # as simulate_record: stages first, state per layer
-            if stage.wants_state(config):
-                key = (stage.name, stats.name)
-                out = stage.apply(x, delta, config, seed, state=self._stage_state.get(key))
-                self._stage_state[key] = out.state
-            else:
-                out = stage.apply(x, delta, config, seed)
-            x, delta = out.x, out.delta
-        stats.array_writes += int(x.shape[0])
-        return np.asarray(outer_product(x, delta, config, seed=seed).dw, dtype=np.float64)
+            blocks.append(np.asarray(outer_product(x, delta, config, seed=seed).dw,
+                                     dtype=np.float64))
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
 
     @property
     def seconds(self) -> float:
@@ -287,10 +354,11 @@ def _as_numpy(a: Any) -> np.ndarray:
 
 @contextmanager
 def essop_gradients(model: nn.Module, config: HardwareConfig | str, seed: int = 0,
-                    layers: Callable[[str, nn.Module], bool] | None = None
-                    ) -> Iterator[EssopGradients]:
+                    layers: Callable[[str, nn.Module], bool] | None = None,
+                    uncovered: str = "error") -> Iterator[EssopGradients]:
     """Context manager: inside it, ``loss.backward()`` leaves the datapath's dW in each weight's
-    ``.grad`` (reshaped to the weight's shape; biases exact). See :class:`EssopGradients`.
+    ``.grad`` (reshaped to the weight's shape; biases exact). See :class:`EssopGradients`
+    (which layers are covered, ``layers``, ``uncovered='error'|'skip'``).
 
     Example::
 
@@ -300,7 +368,7 @@ def essop_gradients(model: nn.Module, config: HardwareConfig | str, seed: int = 
                 loss_fn(model(x), y).backward()
                 opt.step()
     """
-    ctx = EssopGradients(model, config, seed=seed, layers=layers)
+    ctx = EssopGradients(model, config, seed=seed, layers=layers, uncovered=uncovered)
     with ctx:
         yield ctx
 
@@ -320,6 +388,10 @@ class TrainResult:
             the datapath gradients, optimizer step), in order.
         gradient_seconds: of those, seconds spent in the datapath gradient hooks (0 for fp32).
         layers: per-layer datapath statistics (empty for fp32).
+        datapath_layers: names of the layers whose weight gradients the datapath computed
+            (empty for fp32).
+        exact_weights: (parameter name, why) of the weight-bearing parameters that kept exact
+            gradients under a datapath (``uncovered='skip'``, or excluded), empty for fp32.
     """
 
     label: str
@@ -328,6 +400,8 @@ class TrainResult:
     step_seconds: list[float] = field(default_factory=list)
     gradient_seconds: float = 0.0
     layers: list[LayerStats] = field(default_factory=list)
+    datapath_layers: list[str] = field(default_factory=list)
+    exact_weights: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def final_accuracy(self) -> float:
@@ -364,7 +438,7 @@ def train_classifier(make_model: Callable[[], nn.Module],
                      on_epoch: Callable[[int, TrainResult], None] | None = None,
                      max_steps_per_epoch: int | None = None,
                      augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
-                     = None) -> TrainResult:
+                     = None, uncovered: str = "error") -> TrainResult:
     """Train a classifier with SGD, weight gradients from ``config`` (None = exact FP32 autograd).
 
     The same ``seed`` gives the same initial weights (``torch.manual_seed(seed)`` before
@@ -391,6 +465,7 @@ def train_classifier(make_model: Callable[[], nn.Module],
         augment: optional ``augment(x_batch, generator) -> x_batch`` applied to each training
             batch, drawing its randomness from the run's data-order generator (so it is the
             same for every datapath).
+        uncovered: 'error' or 'skip', as for :class:`EssopGradients` (ignored for FP32).
 
     Returns:
         TrainResult with per-epoch test accuracy and per-step wall-clock times.
@@ -412,7 +487,8 @@ def train_classifier(make_model: Callable[[], nn.Module],
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     result = TrainResult(label if label is not None else run_label(config))
-    ctx = EssopGradients(model, config, seed=seed) if config is not None else None
+    ctx = (EssopGradients(model, config, seed=seed, uncovered=uncovered)
+           if config is not None else None)
     if ctx is not None:
         ctx.attach()
     try:
@@ -443,6 +519,8 @@ def train_classifier(make_model: Callable[[], nn.Module],
             ctx.detach()
             result.gradient_seconds = ctx.seconds
             result.layers = list(ctx.stats)
+            result.datapath_layers = ctx.layer_names
+            result.exact_weights = list(ctx.exact_weights)
     return result
 
 
@@ -459,6 +537,7 @@ def run_label(config: HardwareConfig | str | None) -> str:
 
 
 __all__ = [
-    "EXACT", "EssopGradients", "LayerStats", "TrainResult", "derive_seed", "essop_gradients",
-    "evaluate", "require_torch", "run_label", "train_classifier",
+    "EXACT", "EssopGradients", "LayerStats", "TrainResult", "UncoveredWeightsError",
+    "UncoveredWeightsWarning", "derive_seed", "essop_gradients", "evaluate", "require_torch",
+    "run_label", "train_classifier",
 ]

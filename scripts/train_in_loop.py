@@ -2,7 +2,7 @@
 """Training in the loop: train a network whose weight gradients come from the simulated datapath.
 
 Trains the same model (same seed: same initial weights, same mini-batch order) once with ordinary
-FP32 autograd and once per datapath configuration, where every nn.Linear / nn.Conv2d weight
+FP32 autograd and once per datapath configuration, where every nn.Linear / convolution weight
 gradient is replaced by what ESSOP (at each bitstream length) or the FP16 multiplier array
 computes (essop_sim.training). The forward pass and the backpropagated errors stay in FP32; biases
 keep their exact gradients. Writes, under --out:
@@ -122,10 +122,37 @@ def machine_info() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = f"{numba.config.THREADING_LAYER} (not started)"
     return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "numba": numba.__version__, "essop_sim": __version__,
-            "torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(),
+            "numba_threading_layer": layer,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def warm_up(runs: list[tuple[str, Any]]) -> float:
+    """One small outer product per datapath configuration, before anything is timed: compiles
+    (or loads from the cache) the kernels and starts numba's threads, so every run's step time,
+    FP32's included, is measured in a process where the datapath kernels have already run (as
+    in a real mixed run; numba's idle threads can slow PyTorch, see docs/training.md).
+    Returns the seconds it took."""
+    import numpy as np
+
+    from essop_sim import outer_product
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal((64, 144))).astype(np.float32)
+    delta = (1e-3 * rng.standard_normal((64, 16))).astype(np.float32)
+    for _, cfg in runs:
+        if cfg is not None:
+            outer_product(x, delta, cfg, seed=0)
+    return time.perf_counter() - t0
 
 
 def load_data(args: argparse.Namespace):
@@ -265,9 +292,15 @@ def run(args: argparse.Namespace) -> dict:
     train, test, dataset, augment = load_data(args)
     runs = datapath_configs(args)
     command = canonical_command(args)
+    warm = warm_up(runs)
     machine = machine_info()
     print(f"command: {command}")
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
+    print(f"datapath warm-up (kernel compile or cache load, thread start): {warm:.2f} s")
+    if args.threads > 1 and not os.environ.get("OMP_WAIT_POLICY"):
+        print("note: more than one torch thread with OMP_WAIT_POLICY unset: on a busy machine "
+              "PyTorch's spinning OpenMP threads can make steps many times slower; export "
+              "OMP_WAIT_POLICY=passive before starting Python (docs/training.md)")
     meta = {"command": command, "argv": sys.argv, "machine": machine, "dataset": dataset,
             "model": args.model,
             "training": {"optimizer": "SGD", "lr": args.lr, "momentum": args.momentum,
@@ -277,8 +310,9 @@ def run(args: argparse.Namespace) -> dict:
                          "loss": "cross-entropy (mean over the batch)",
                          "train_images": int(train[0].shape[0]),
                          "test_images": int(test[0].shape[0])},
-            "gradients": "weights of every Linear/Conv2d from the datapath (OuterProductResult"
-                         ".dw); biases, forward pass and backpropagated errors in FP32",
+            "gradients": "weights of every Linear and convolution from the datapath "
+                         "(OuterProductResult.dw); biases, forward pass and backpropagated "
+                         "errors in FP32",
             "configs": {label: (None if cfg is None else config_to_dict(cfg))
                         for label, cfg in runs}}
     results: list[dict] = []
@@ -319,6 +353,8 @@ def run(args: argparse.Namespace) -> dict:
         png = plot(results, out, f"{args.model} on {dataset.split(' (')[0]}, "
                                  f"{args.epochs} epochs, seeds {args.seeds}")
         print(f"wrote {png}")
+    meta["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    print(f"load average at the end: {' '.join(map(str, meta['load_average_end']))}")
     print_table(summarize(results))
     print(f"wrote {out}/epochs.csv, {out}/summary.csv (+ .json)")
     return {"results": results, "meta": meta}
@@ -349,6 +385,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("train_in_loop.py needs PyTorch: pip install 'essop-sim[torch]'") \
             from None
     import numba
+
+    # essop_sim.training picks numba's threading layer for a process with PyTorch, which must
+    # happen before anything (numba.get_num_threads included) starts numba's threads
+    import essop_sim.training  # noqa: F401
 
     old = torch.get_num_threads(), numba.get_num_threads()
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import pickle
 import zlib
 from pathlib import Path
@@ -180,6 +181,72 @@ def test_conv_operands_equal_weight_grad(torch, case):
     assert geo["output_hw"] == [ho, wo] and geo["kernel_size"] == [kh, kw]
 
 
+# Every convolution dimensionality, transposed and grouped, with stride, padding (incl. 'same' and
+# non-zero padding modes), dilation and output_padding: (class, args, kwargs, input shape).
+ND_CASES = [
+    ("Conv1d", (3, 4, 3), dict(stride=2, padding=2, dilation=2), (2, 3, 11)),
+    ("Conv1d", (4, 6, 4), dict(padding="same", groups=2), (2, 4, 9)),
+    ("Conv1d", (3, 2, 3), dict(padding=2, padding_mode="circular"), (2, 3, 7)),
+    ("Conv2d", (4, 6, (3, 2)), dict(stride=(2, 1), padding=1, groups=2,
+                                     padding_mode="reflect"), (2, 4, 7, 6)),
+    ("Conv2d", (4, 4, 3), dict(padding=1, groups=4), (2, 4, 5, 5)),  # depthwise
+    ("Conv3d", (2, 4, (2, 3, 3)), dict(stride=(1, 2, 1), padding=(1, 0, 2),
+                                        dilation=(2, 1, 1)), (2, 2, 5, 7, 6)),
+    ("Conv3d", (4, 6, 3), dict(padding="same", groups=2, padding_mode="replicate"),
+     (2, 4, 4, 5, 3)),
+    ("ConvTranspose1d", (3, 2, 3), dict(stride=2, padding=2, dilation=3, output_padding=2),
+     (3, 3, 7)),  # output_padding >= stride (allowed below dilation): extra positions dropped
+    ("ConvTranspose1d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1, groups=2),
+     (3, 4, 7)),
+    ("ConvTranspose2d", (3, 4, (3, 2)), dict(stride=(2, 3), padding=(1, 0), dilation=(1, 2),
+                                              output_padding=(1, 2)), (2, 3, 5, 4)),
+    ("ConvTranspose3d", (4, 2, 2), dict(stride=2, groups=2, output_padding=1, dilation=3),
+     (2, 4, 3, 2, 3)),
+    ("ConvTranspose3d", (2, 3, (1, 2, 3)), dict(stride=(1, 2, 1), padding=(0, 1, 1)),
+     (2, 2, 3, 4, 5)),
+]
+
+
+def _nd_id(case):
+    name, args, kw, _ = case
+    return name + "-" + "-".join(f"{k}{v}" for k, v in kw.items()).replace(" ", "")
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("case", ND_CASES, ids=_nd_id)
+def test_nd_transposed_grouped_operands_equal_weight_grad(torch, case):
+    """delta^T x (float64) from the operands is weight.grad, for one call and for an unbatched
+    call; per group, delta_j^T x_j is the group's rows of weight.grad."""
+    from essop_sim.trace.capture import layer_kind, layer_operand_groups, layer_operands
+    name, args, kw, shape = case
+    torch.manual_seed(2)
+    mod = getattr(torch.nn, name)(*args, **kw).double()
+    x = torch.randn(*shape, dtype=torch.float64)
+    out = mod(x)
+    g = torch.randn_like(out)
+    out.backward(g)
+    w = mod.weight.grad.reshape(mod.weight.shape[0], -1)
+    xs, ds = layer_operands(mod, x, g)
+    torch.testing.assert_close(ds.T @ xs, w, rtol=1e-12, atol=1e-13)
+    parts = layer_operand_groups(mod, x, g)
+    assert len(parts) == mod.groups
+    rows = mod.weight.shape[0] // mod.groups
+    positions = math.prod((x if "Transpose" in name else out).shape[2:]) * shape[0]
+    for j, (xj, dj) in enumerate(parts):
+        assert xj.shape == (positions, w.shape[1]) and dj.shape == (positions, rows)
+        torch.testing.assert_close(dj.T @ xj, w[j * rows:(j + 1) * rows], rtol=1e-12,
+                                   atol=1e-13)
+    assert layer_kind(mod) == name.lower().replace("transpose", "_transpose")
+    # unbatched input [C, *spatial]
+    mod.zero_grad()
+    out1 = mod(x[0])
+    out1.backward(g[0])
+    xs1, ds1 = layer_operands(mod, x[0], g[0])
+    torch.testing.assert_close(ds1.T @ xs1, mod.weight.grad.reshape(w.shape), rtol=1e-12,
+                               atol=1e-13)
+
+
 @pytest.mark.torch
 def test_unbatched_conv_and_unsupported_layers(torch):
     from essop_sim.trace import CaptureError, layer_operands
@@ -189,16 +256,44 @@ def test_unbatched_conv_and_unsupported_layers(torch):
     out.backward(torch.ones_like(out))
     xs, ds = layer_operands(conv, x, torch.ones_like(out))
     torch.testing.assert_close(ds.T @ xs, conv.weight.grad.reshape(3, -1))
-    with pytest.raises(CaptureError, match="groups=2 is not supported"):
-        layer_operands(torch.nn.Conv2d(4, 4, 3, groups=2), torch.zeros(1, 4, 5, 5),
-                       torch.zeros(1, 4, 3, 3))
-    with pytest.raises(CaptureError, match="padding_mode='reflect'"):
-        layer_operands(torch.nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"),
-                       torch.zeros(1, 1, 5, 5), torch.zeros(1, 1, 5, 5))
     with pytest.raises(CaptureError, match="cannot trace a BatchNorm2d"):
         layer_operands(torch.nn.BatchNorm2d(2), torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3))
     with pytest.raises(CaptureError, match=r"Linear\(3, 2\).*do not fit"):
         layer_operands(torch.nn.Linear(3, 2), torch.zeros(4, 5), torch.zeros(4, 2))
+    with pytest.raises(CaptureError, match=r"Conv3d\(2, 2\).*do not fit"):
+        layer_operands(torch.nn.Conv3d(2, 2, 1), torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3))
+
+
+@pytest.mark.torch
+def test_weight_coverage(torch):
+    """Covered: Linear/conv modules owning their weight and called as modules. Uncovered (listed):
+    every other trainable parameter with >= 2 dims; 1-d parameters and frozen ones are not."""
+    from essop_sim.trace.capture import weight_coverage
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 8)
+            self.conv = nn.Conv1d(8, 8, 3, groups=2)
+            self.up = nn.ConvTranspose2d(2, 2, 2)
+            self.attn = nn.MultiheadAttention(8, 2)
+            self.head = nn.Linear(8, 10)
+            self.tied = nn.Linear(8, 10)
+            self.tied.weight = self.emb.weight  # shared with the embedding
+            self.proj = nn.Parameter(torch.zeros(8, 8))  # used in a functional call
+            self.scale = nn.Parameter(torch.ones(8))  # 1-d: not an outer product
+            self.norm = nn.LayerNorm(8)
+            self.frozen = nn.Linear(3, 3).requires_grad_(False)
+
+    cov = weight_coverage(Net())
+    assert [n for n, _ in cov.layers] == ["conv", "up", "head"]
+    assert cov.uncovered == [
+        ("proj", "Net"), ("emb.weight", "Embedding, shared with tied.weight"),
+        ("attn.in_proj_weight", "MultiheadAttention"),
+        ("attn.out_proj.weight",
+         "NonDynamicallyQuantizableLinear, called functionally by its MultiheadAttention")]
+    assert "\n" not in cov.describe_uncovered()
 
 
 # ----------------------------------------------------------------------------- recording
@@ -259,6 +354,65 @@ def test_record_round_trip_equals_weight_grad(torch, tmp_path, inplace):
     assert trace.get("5", 0).kind == "linear" and trace.get("5", 0).conv is None
 
 
+class _NdNet:
+    """Conv1d (grouped) -> ConvTranspose1d -> Conv3d -> ConvTranspose3d (grouped) -> Linear."""
+
+    @staticmethod
+    def build(torch):
+        nn = torch.nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c1 = nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2)
+                self.t1 = nn.ConvTranspose1d(6, 2, 3, stride=2, padding=1, output_padding=1)
+                self.c3 = nn.Conv3d(2, 4, (1, 2, 2), padding=(0, 1, 0), dilation=(1, 2, 1))
+                self.t3 = nn.ConvTranspose3d(4, 2, 2, stride=(1, 2, 2), groups=2)
+                self.fc = nn.Linear(2, 3)
+
+            def forward(self, x):  # x [B, 4, 8]
+                h = torch.relu(self.t1(torch.relu(self.c1(x))))           # [B, 2, 8]
+                h = self.t3(torch.relu(self.c3(h.reshape(-1, 2, 2, 2, 2))))
+                return self.fc(h.mean((2, 3, 4)))
+
+        torch.manual_seed(0)
+        return Net().double()
+
+
+@pytest.mark.torch
+def test_record_nd_transposed_grouped_round_trip(torch, tmp_path):
+    """record covers every convolution kind: one record per group of a grouped convolution
+    (named layer.group<j>, its rows of weight.grad), geometry with d-element lists."""
+    from essop_sim.trace import record
+    model = _NdNet.build(torch)
+    x = torch.randn(3, 4, 8, dtype=torch.float64)
+    with record(model, tmp_path / "t", dtype="float64") as rec:
+        assert rec.layers == ["c1", "t1", "c3", "t3", "fc"]
+        model(x).square().sum().backward()
+        rec.step()
+    trace = load_trace(tmp_path / "t")
+    assert trace.layers == ["c1.group0", "c1.group1", "t1", "c3", "t3.group0", "t3.group1",
+                            "fc"]
+    kinds = {r.layer: r.kind for r in trace}
+    assert kinds == {"c1.group0": "conv1d", "c1.group1": "conv1d", "t1": "conv_transpose1d",
+                     "c3": "conv3d", "t3.group0": "conv_transpose3d",
+                     "t3.group1": "conv_transpose3d", "fc": "linear"}
+    for r in trace:
+        name, _, group = r.layer.partition(".group")
+        w = getattr(model, name).weight.grad
+        rows = w.shape[0] // (getattr(model, name).groups if group else 1)
+        j = int(group or 0)
+        want = w.reshape(w.shape[0], -1)[j * rows:(j + 1) * rows].numpy()
+        np.testing.assert_allclose(r.exact_update(), want, rtol=1e-10, atol=1e-14)
+        assert r.batch == 3
+    assert trace.get("c1.group1", 0).conv == {
+        "in_channels": 4, "out_channels": 6, "kernel_size": [3], "stride": [2], "padding": [1],
+        "dilation": [1], "groups": 2, "input_hw": [8], "output_hw": [4], "group": 1}
+    assert trace.get("t1", 0).conv["output_padding"] == [1]
+    assert trace.get("c3", 0).conv["padding"] == [0, 1, 0]
+    assert trace.get("t3.group0", 0).conv["output_hw"] == [3, 4, 2]
+
+
 @pytest.mark.torch
 def test_gradient_accumulation_concatenates_rows(torch, tmp_path):
     from essop_sim.trace import record
@@ -308,7 +462,7 @@ def test_subsampling_is_seeded_and_recorded(torch, tmp_path):
 
 @pytest.mark.torch
 def test_record_errors_leave_no_trace(torch, tmp_path):
-    from essop_sim.trace import CaptureError, record
+    from essop_sim.trace import record
     model = _toy(torch)
     with pytest.raises(RuntimeError, match="boom"), \
             record(model, tmp_path / "t", steps=[0]) as rec:
@@ -320,11 +474,10 @@ def test_record_errors_leave_no_trace(torch, tmp_path):
             record(model, tmp_path / "t", steps=[5]) as rec:
         _train(torch, model, rec, 2)
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(TraceError, match=r"layers \['fc'\] are not nn.Linear/nn.Conv2d"):
+    with pytest.raises(TraceError, match=r"layers \['fc'\] are not Linear or convolution"):
         record(model, tmp_path / "t", layers=["fc"])
-    grouped = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, groups=2))
-    with pytest.raises(CaptureError, match="layer '0': Conv2d with groups=2"):
-        record(grouped, tmp_path / "t")
+    with pytest.raises(TraceError, match="no Linear or convolution layers"):
+        record(torch.nn.Sequential(torch.nn.ReLU()), tmp_path / "t")
     rec = record(model, tmp_path / "t")
     with pytest.raises(TraceError, match="outside the 'with record"):
         rec.step()

@@ -36,7 +36,12 @@ Manifest (``format_version`` 1)::
       ]
     }
 
-``padding`` is ``[ph, pw]`` (symmetric) or ``[top, bottom, left, right]``. ``sha256`` and
+``kind`` is ``linear``, ``conv1d``, ``conv2d``, ``conv3d`` or ``conv_transpose1d/2d/3d``; the
+conv geometry's lists have one entry per spatial dimension, plus ``output_padding`` for a
+transposed convolution and ``group`` for one group of a grouped convolution (then m is
+out_channels / groups; for a transposed convolution m is in_channels / groups and n is
+out_channels / groups * prod(kernel_size)). ``padding`` is ``[ph, pw]`` (symmetric) or
+``[top, bottom, left, right]``. ``sha256`` and
 ``bytes`` cover the whole ``.npy`` file (header included). Every check here raises
 :class:`~essop_sim.errors.TraceError` naming the file and the problem.
 """
@@ -58,7 +63,8 @@ from ..fsutil import file_kind
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 MANIFEST_NAME = "manifest.json"
-KINDS = ("linear", "conv2d")
+KINDS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+         "conv_transpose3d")
 DTYPES = ("float16", "float32", "float64")
 ARRAYS = ("x", "delta")
 
@@ -241,23 +247,35 @@ def _validate_record(source, where, rec) -> None:
 
 
 def _validate_conv(source, where, conv, rec) -> None:
+    kind = rec["kind"]
     if not isinstance(conv, dict):
-        _fail(source, where, f"expected conv geometry (an object) for a conv2d layer, got {conv!r}")
+        _fail(source, where, f"expected conv geometry (an object) for a {kind} layer, "
+                             f"got {conv!r}")
     for key in ("in_channels", "out_channels", "groups", *_CONV_PAIRS, "padding"):
         if key not in conv:
             _fail(source, f"{where}.{key}", "missing required field")
     for key in ("in_channels", "out_channels", "groups"):
         _check_int(source, f"{where}.{key}", conv[key], 1)
+    d = int(kind[-2])  # conv1d .. conv_transpose3d: spatial dimensions
     for key in _CONV_PAIRS:
-        _check_int_list(source, f"{where}.{key}", conv[key], (2,), 1)
-    _check_int_list(source, f"{where}.padding", conv["padding"], (2, 4), 0)
-    kh, kw = conv["kernel_size"]
-    if rec["n"] != conv["in_channels"] // conv["groups"] * kh * kw:
-        _fail(source, f"{where}", f"n={rec['n']} disagrees with in_channels/groups * kh * kw = "
-                                  f"{conv['in_channels'] // conv['groups'] * kh * kw}")
-    if rec["m"] != conv["out_channels"]:
-        _fail(source, f"{where}", f"m={rec['m']} disagrees with out_channels="
-                                  f"{conv['out_channels']}")
+        _check_int_list(source, f"{where}.{key}", conv[key], (d,), 1)
+    _check_int_list(source, f"{where}.padding", conv["padding"], (d, 2 * d), 0)
+    groups = conv["groups"]
+    if groups > 1:  # one record per group (capture); "group" says which
+        _check_int(source, f"{where}.group", conv.get("group"), 0)
+        if conv["group"] >= groups:
+            _fail(source, f"{where}.group", f"{conv['group']} is not below groups={groups}")
+    taps = math.prod(conv["kernel_size"])
+    # the weight is [out, in/groups, *k] ([in, out/groups, *k] transposed); a record holds one
+    # group's rows of weight.reshape(weight.shape[0], -1)
+    rows, cols = (("in_channels", "out_channels") if kind.startswith("conv_transpose")
+                  else ("out_channels", "in_channels"))
+    if rec["n"] != conv[cols] // groups * taps:
+        _fail(source, f"{where}", f"n={rec['n']} disagrees with {cols}/groups * prod(kernel_size)"
+                                  f" = {conv[cols] // groups * taps}")
+    if rec["m"] != conv[rows] // groups:
+        _fail(source, f"{where}", f"m={rec['m']} disagrees with {rows}/groups="
+                                  f"{conv[rows] // groups}")
 
 
 # ----------------------------------------------------------------------------- npy files

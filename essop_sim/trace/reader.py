@@ -20,7 +20,7 @@ class TraceRecord:
 
     Attributes:
         layer: layer name (the module's name in the model, e.g. ``stage1.block0.conv1``).
-        kind: 'linear' or 'conv2d'.
+        kind: 'linear', 'conv1d', 'conv2d', 'conv3d' or 'conv_transpose1d/2d/3d'.
         step: training step (number of optimizer steps taken before this gradient).
         n: x row length (inputs; Cin * kh * kw for a conv).
         m: delta row length (outputs; Cout for a conv).
