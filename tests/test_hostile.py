@@ -242,12 +242,14 @@ def _alive(pid: int) -> bool:
 
 
 @linux_only
+@pytest.mark.parametrize("backend", [("-j", "2"), ("-j", "2", "--dask", "local")],
+                         ids=["process-pool", "dask-local"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killing_a_parallel_sweep_leaves_no_live_worker(tmp_path, trace, sig):
+def test_killing_a_parallel_sweep_leaves_no_live_worker(tmp_path, trace, sig, backend):
     spec = write_spec(tmp_path, trace, **{"essop.bitstream_length": [8, 16, 32, 64, 128, 256],
                                           "seed": list(range(20))})
     proc = subprocess.Popen([sys.executable, "-m", "essop_sim.cli", "sweep", str(spec), "-o",
-                             str(tmp_path / "out"), "-j", "2", "--no-progress"], env=ENV,
+                             str(tmp_path / "out"), *backend, "--no-progress"], env=ENV,
                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline, workers = time.monotonic() + 60, set()
     while time.monotonic() < deadline and len(workers) < 2:
