@@ -210,3 +210,21 @@ def test_training_applies_the_stage():
     assert [s.array_writes for s in ctx.stats] == [4, 4]
     assert [s.outer_products for s in ctx.stats] == [32, 32]
     assert len(ctx._stage_state) == 2
+
+
+def test_digits_training_with_sbe_counts_r_array_writes_per_update():
+    torch = pytest.importorskip("torch")
+    from essop_sim import datasets as ds
+    from essop_sim.models import build_model
+    from essop_sim.training import train_classifier
+
+    data = ds.load_for_model("cnn", seed=0)
+    train = (torch.from_numpy(data.x_train[:64]), torch.from_numpy(data.y_train[:64]))
+    test = (torch.from_numpy(data.x_test[:32]), torch.from_numpy(data.y_test[:32]))
+    config = dataclasses.replace(cfg(rank=2, passes=2, warm_start=True), datapath="fp16")
+    res = train_classifier(lambda: build_model("cnn"), train, test, config, epochs=2,
+                           batch_size=32, seed=0)
+    assert len(res.test_accuracy) == 2 and all(0 <= a <= 1 for a in res.test_accuracy)
+    for s in res.layers:     # 2 updates per epoch; K = 32 samples x output positions
+        assert s.updates == 4 and s.array_writes == 4 * 2
+        assert s.outer_products % (4 * 32) == 0 and s.outer_products > s.array_writes
