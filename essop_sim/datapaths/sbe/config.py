@@ -19,8 +19,10 @@ class SbeConfig:
 
     rank: int = param(1, "Rank r: outer products handed to the datapath (K' = min(r, K, m, n)).",
                       unit="outer products", low=1, high=64)
-    passes: int = param(1, "Passes of the streaming recursion over the batch's K pairs.",
-                        low=1, high=16)
+    passes: int = param(2, "Passes of the streaming recursion over the batch's K pairs (one "
+                        "pass in binary16 leaves the dW error above 1 on the conv layers of "
+                        "real gradients; two bring it below 1 on most, docs/sbe.md).", low=1,
+                        high=16)
     warm_start: bool = param(False, "Start from the previous step's singular vectors of the "
                              "same layer (the previous record of that layer in trace order "
                              "within one run; training: the previous update).")
