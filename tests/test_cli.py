@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,20 @@ def test_config_prints_yaml_values_and_version_is_available(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"essop-sim {essop_sim.__version__}"
+
+
+def test_the_parser_and_run_do_not_import_plotting(tmp_path):
+    # matplotlib costs ~0.3 s of start-up: only `plot` may import it
+    code = ("import sys; from essop_sim.cli import build_parser, main; build_parser(); "
+            f"main(['run', '-q', '--no-numerics', '-o', {str(tmp_path / 'r')!r}]); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_plot_only_an_unknown_figure_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "report.csv").write_text("layer,step,cycles\nfc,0,10\n")
+    assert main(["plot", str(tmp_path), "--only", "nosuch"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nosuch" in err and "cycles_vs_bl" in err

@@ -50,6 +50,7 @@ import matplotlib
 from cycler import cycler
 from matplotlib.figure import Figure
 
+from ..errors import ConfigError
 from .io import atomic_write, read_rows
 
 __all__ = [
@@ -784,7 +785,6 @@ def plot_cycle_breakdown(rows, out_dir, formats=("png", "svg"), *, point_id=None
 def _check_point_id(rows: Sequence[Mapping[str, Any]], point_id: str, table: Path) -> None:
     """A ConfigError (one line, exit 1 on the command line) unless ``point_id`` names a point
     of the table; it lists a few valid ids."""
-    from ..errors import ConfigError
 
     ids = list(dict.fromkeys(str(r["point_id"]) for r in rows if r.get("point_id") is not None))
     if str(point_id) in ids:
@@ -808,8 +808,9 @@ def plot_results(table_path_or_dir: str | os.PathLike, out_dir: str | os.PathLik
     figure, format by format.
     """
     unknown = sorted(set(only or ()) - set(FIGURES))
-    if unknown:
-        raise ValueError(f"unknown figure(s) {unknown}; choose from {list(FIGURES)}")
+    if unknown:   # the CLI does not import this module to list the names (matplotlib is slow)
+        raise ConfigError("--only", "figure", ", ".join(unknown),
+                          "one of " + ", ".join(FIGURES))
     table = find_table(table_path_or_dir)
     rows = read_rows(table)
     if out_dir is None:
