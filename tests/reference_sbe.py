@@ -83,8 +83,10 @@ def exponent(a) -> int:
     return e
 
 
-def reference_sbe(x, delta, rank, passes, kind, bits=26, frac=16, state=None):
-    """(x', delta', state) of the recursion, x' [r, n] and delta' [r, m] as float64."""
+def reference_sbe(x, delta, rank, passes, kind, bits=26, frac=16, state=None, warm_weight=0.0):
+    """(x', delta', state) of the recursion, x' [r, n] and delta' [r, m] as float64; state =
+    (hats X^, hats D^, set flags, X, D, s, scaling exponent ex + ed). With warm_weight > 0 a
+    warm state's X, D and s seed the averages as w0 = round(warm_weight K) prior samples."""
     A = Arith(kind, bits, frac)
     K, n = x.shape
     m = delta.shape[1]
@@ -92,18 +94,32 @@ def reference_sbe(x, delta, rank, passes, kind, bits=26, frac=16, state=None):
     ex, ed = exponent(x), exponent(delta)
     xs = [[A.q(float(v) * 2.0 ** -ex) for v in row] for row in x]
     ds = [[A.q(float(v) * 2.0 ** -ed) for v in row] for row in delta]
+    X = [[A.q(0)] * n for _ in range(r)]
+    D = [[A.q(0)] * m for _ in range(r)]
+    s = [A.q(0)] * r
+    w0 = 0
     if state is None:
         xh, dh, valid = [None] * r, [None] * r, [False] * r
     else:
         xh, dh, valid = [list(v) for v in state[0]], [list(v) for v in state[1]], list(state[2])
-    X = [[A.q(0)] * n for _ in range(r)]
-    D = [[A.q(0)] * m for _ in range(r)]
-    s = [A.q(0)] * r
+        w0 = round(warm_weight * K)
+        if w0:
+            # rescale by 2^(e_prev - e): exact in Fraction / binary64, then one rounding
+            f = Fraction(2) ** (state[6] - ex - ed)
+            if kind == "fixed":
+                def carry(v):
+                    return A.q(Fraction(v) * f)
+            else:
+                def carry(v):
+                    return A.q(float(Fraction(float(v)) * f))
+            X = [[carry(v) for v in row] for row in state[3]]
+            D = [[carry(v) for v in row] for row in state[4]]
+            s = [carry(v) for v in state[5]]
     for p in range(passes):
         for j in range(K):
-            J = p * K + j
+            J, js = w0 + p * K + j, w0 + j
             a, b = A.const(J, J + 1), A.const(1, J + 1)
-            a_s, b_s = A.const(j, j + 1), A.const(1, j + 1)
+            a_s, b_s = A.const(js, js + 1), A.const(1, js + 1)
             xv, dv = list(xs[j]), list(ds[j])
             for i in range(r):
                 if not valid[i]:
@@ -132,4 +148,4 @@ def reference_sbe(x, delta, rank, passes, kind, bits=26, frac=16, state=None):
         t = A.sqrt(abs(s[i]))
         xo[i] = [float(A.mul(t, e)) * K * 2.0 ** ex for e in xh[i]]
         do[i] = [(-1 if s[i] < 0 else 1) * float(A.mul(t, e)) * 2.0 ** ed for e in dh[i]]
-    return xo, do, (xh, dh, valid)
+    return xo, do, (xh, dh, valid, X, D, s, ex + ed)

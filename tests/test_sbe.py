@@ -24,6 +24,7 @@ from essop_sim.datapaths.sbe.timing import (
     closed_form_terms,
     op_counts,
 )
+from essop_sim.errors import ConfigError
 from essop_sim.simulate import simulate
 from essop_sim.trace import load_trace
 from essop_sim.trace.synthetic import make_synthetic_trace
@@ -54,6 +55,43 @@ def test_kernel_is_bit_equal_to_the_independent_reference(arith):
     warm = sbe_operands(x2, d2, c, out.state)
     xo2, do2, _ = reference_sbe(x2, d2, 2, 2, arith, c.fixed_bits, c.fixed_frac, state)
     assert np.array_equal(warm.x, xo2) and np.array_equal(warm.delta, do2)
+
+
+@pytest.mark.parametrize("arith", ["binary64", "binary32", "binary16", "fixed"])
+@pytest.mark.parametrize("weight", [0.5, 1.0, 3.0])
+def test_warm_averages_are_bit_equal_to_the_independent_reference(arith, weight):
+    """warm_weight > 0: X, D and s carried over three steps whose scaling exponents differ
+    (the carried averages are rescaled by 2^(e_prev - e)), bit-equal to the reference."""
+    rng = np.random.default_rng(7)
+    c = cfg(arithmetic=arith, rank=2, passes=2, warm_start=True, warm_weight=weight).sbe
+    state = ref_state = None
+    for step, (fx, fd) in enumerate(((1.0, 1e-3), (8.0, 2.5e-4), (0.3, 4e-3))):
+        x, d = lowrank(rng, 7, 3, 5)
+        x, d = x * fx, d * fd
+        out = sbe_operands(x, d, c, state)
+        xo, do, ref_state = reference_sbe(x, d, 2, 2, arith, c.fixed_bits, c.fixed_frac,
+                                          ref_state, weight)
+        assert np.array_equal(out.x, xo) and np.array_equal(out.delta, do), step
+        assert np.array_equal(out.state[3], np.array(ref_state[3], np.float64))
+        assert out.state[6] == ref_state[6]
+        state = out.state
+    assert state[6] != 0 and np.any(state[5])
+
+
+def test_warm_weight_needs_warm_start_and_zero_is_the_hats_only_warm_start():
+    with pytest.raises(ConfigError, match="warm_weight"):
+        cfg(warm_weight=1.0)
+    rng = np.random.default_rng(8)
+    x, d = lowrank(rng, 9, 4, 6)
+    c0 = cfg(rank=2, warm_start=True).sbe
+    first = sbe_operands(x, d, c0)
+    x2, d2 = lowrank(rng, 9, 4, 6)
+    hats = sbe_operands(x2, d2, c0, first.state[:3])       # the old three-field state
+    zero = sbe_operands(x2, d2, cfg(rank=2, warm_start=True, warm_weight=0.0).sbe, first.state)
+    seeded = sbe_operands(x2, d2, cfg(rank=2, warm_start=True, warm_weight=1.0).sbe,
+                          first.state)
+    assert np.array_equal(hats.x, zero.x) and np.array_equal(hats.delta, zero.delta)
+    assert not np.array_equal(seeded.x, zero.x)
 
 
 def test_one_outer_product_is_exact_after_one_pass():

@@ -26,6 +26,11 @@ class SbeConfig:
     warm_start: bool = param(False, "Start from the previous step's singular vectors of the "
                              "same layer (the previous record of that layer in trace order "
                              "within one run; training: the previous update).")
+    warm_weight: float = param(0.0, "Warm start only: the previous step's running averages "
+                               "X, D and s seed this record's as w0 = round(warm_weight * K) "
+                               "prior samples (docs/numerics-sbe.md section 5); 0 carries the "
+                               "hats only (the running averages restart at zero).",
+                               unit="batches", low=0.0, high=64.0)
     arithmetic: str = param("binary16", "Arithmetic of the stage: 'binary16', 'binary32', "
                             "'binary64' or 'fixed' (every operation rounded once, "
                             "docs/numerics-sbe.md), or 'exact' (float64 truncated SVD, the "
@@ -53,6 +58,9 @@ def word_bits(c: SbeConfig) -> int:
 
 
 def check(c: SbeConfig, source: str) -> None:
+    if c.warm_weight > 0 and not c.warm_start:
+        raise ConfigError(source, "sbe.warm_weight", c.warm_weight,
+                          "0 unless sbe.warm_start is true (the weight seeds the warm start)")
     if c.fixed_frac >= c.fixed_bits - 1:
         raise ConfigError(source, "sbe.fixed_frac", c.fixed_frac,
                           f"fewer than fixed_bits - 1 = {c.fixed_bits - 1} fraction bits")

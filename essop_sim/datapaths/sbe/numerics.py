@@ -107,27 +107,27 @@ def _normalise(v, out, mode, scale, hi, ops):
 
 
 @njit(cache=True)
-def sbe_kernel(xs, ds, rank, passes, xh, dh, valid, mode, scale, hi, ops):
+def sbe_kernel(xs, ds, rank, passes, xh, dh, valid, X, D, s, w0, mode, scale, hi, ops):
     """The streaming recursion (docs/numerics-sbe.md section 3) on operands already in the
-    arithmetic. xh [r, n], dh [r, m], valid [r]: the hats (warm start or unset), updated in
-    place. Returns s [r] of the last pass. ops counts (mul, add, div, sqrt) in place."""
+    arithmetic. xh [r, n], dh [r, m], valid [r]: the hats (warm start or unset); X [r, n],
+    D [r, m], s [r]: the running averages (zero, or the previous step's counted as w0 prior
+    samples, section 5); all updated in place (s: the last pass's). Returns s. ops counts
+    (mul, add, div, sqrt) in place."""
     K, n = xs.shape
     m = ds.shape[1]
-    X = np.zeros((rank, n))
-    D = np.zeros((rank, m))
-    s = np.zeros(rank)
     xn = np.empty(n)
     dn = np.empty(m)
     for p in range(passes):
         last = p == passes - 1
         for j in range(K):
-            # X and D average over every sample seen (J = p K + j), across passes; s averages
-            # over the last pass only (its own j)
-            J = p * K + j
+            # X and D average over every sample seen (J = w0 + p K + j), across passes; s
+            # averages over the last pass only (its own j, after the same w0 prior samples)
+            J = w0 + p * K + j
+            js = w0 + j
             a = _div(float(J), float(J + 1), mode, scale, hi)
             b = _div(1.0, float(J + 1), mode, scale, hi)
-            a_s = _div(float(j), float(j + 1), mode, scale, hi)
-            b_s = _div(1.0, float(j + 1), mode, scale, hi)
+            a_s = _div(float(js), float(js + 1), mode, scale, hi)
+            b_s = _div(1.0, float(js + 1), mode, scale, hi)
             xv = xs[j].copy()
             dv = ds[j].copy()
             for i in range(rank):
@@ -230,9 +230,16 @@ class SbeOutput:
     x: np.ndarray            # [K', n]
     delta: np.ndarray        # [K', m]
     sigma: np.ndarray        # [K'] float64 estimates of the kept singular values (sign kept)
-    state: tuple | None      # (xh, dh, valid) for a warm start, in the arithmetic
+    state: tuple | None      # (xh, dh, valid, X, D, s, e) for a warm start, in the arithmetic
+    #                          (e = ex + ed: the scaling exponent of X, D and s)
     ops: dict
     saturated: bool = False
+
+
+def warm_samples(warm_weight: float, K: int) -> int:
+    """w0: the prior samples the previous step's averages count as, round(warm_weight * K)
+    (half to even; 0 = the hats-only warm start)."""
+    return int(round(float(warm_weight) * K))
 
 
 def output_k(rank: int, m: int, n: int, K: int) -> int:
@@ -264,12 +271,24 @@ def streaming_sbe(x: np.ndarray, delta: np.ndarray, c, state: tuple | None = Non
     ds = round_array(np.ldexp(np.asarray(delta, np.float64), -ed), c.arithmetic, c.fixed_bits,
                      c.fixed_frac)
     warm = state is not None and state[0].shape == (count, n) and state[1].shape == (count, m)
+    X, D, s = np.zeros((count, n)), np.zeros((count, m)), np.zeros(count)
+    w0 = 0
     if warm:
         xh, dh, valid = (state[0].copy(), state[1].copy(), state[2].copy())
+        w0 = warm_samples(getattr(c, "warm_weight", 0.0), K)
+        if w0 and len(state) >= 7:
+            # the previous step's averages, brought to this record's scaling by an exact power
+            # of two and rounded to the arithmetic (docs/numerics-sbe.md section 5)
+            shift = int(state[6]) - (ex + ed)
+            X = round_array(np.ldexp(state[3], shift), c.arithmetic, c.fixed_bits, c.fixed_frac)
+            D = round_array(np.ldexp(state[4], shift), c.arithmetic, c.fixed_bits, c.fixed_frac)
+            s = round_array(np.ldexp(state[5], shift), c.arithmetic, c.fixed_bits, c.fixed_frac)
+        else:
+            w0 = 0
     else:
         xh, dh, valid = np.zeros((count, n)), np.zeros((count, m)), np.zeros(count, np.bool_)
     ops = np.zeros(4, np.int64)
-    s = sbe_kernel(xs, ds, count, c.passes, xh, dh, valid, mode, scale, hi, ops)
+    s = sbe_kernel(xs, ds, count, c.passes, xh, dh, valid, X, D, s, w0, mode, scale, hi, ops)
     xo, do = _finish(xh, dh, s, valid, count, mode, scale, hi, ops)
     # exact scalings (not arithmetic of the stage): the batch size K on the x side, and the
     # two power-of-two exponents that brought the operands into range
@@ -280,7 +299,7 @@ def streaming_sbe(x: np.ndarray, delta: np.ndarray, c, state: tuple | None = Non
     if mode == 3:
         lim = hi / scale
         sat = bool(np.any(np.abs(xh) >= lim) or np.any(np.abs(s) >= lim))
-    return SbeOutput(xo, do, sigma, (xh, dh, valid),
+    return SbeOutput(xo, do, sigma, (xh, dh, valid, X, D, s, ex + ed),
                      dict(zip(("mul", "add", "div", "sqrt"), (int(v) for v in ops), strict=True)),
                      sat)
 

@@ -51,6 +51,8 @@ class SbeStage(Stage):
     def describe(self, config: Any) -> str:
         c = config.sbe
         warm = " warm" if c.warm_start else ""
+        if c.warm_start and c.warm_weight > 0:
+            warm += f" w0={c.warm_weight:g}K"
         return f"SBE r={c.rank} x{c.passes} {c.arithmetic}{warm}"
 
     # -- state (warm start) ---------------------------------------------------------------
