@@ -3,8 +3,9 @@
 
 Reads a trace with runs of consecutive steps (made by scripts/dump_traces.py; it stays out of the
 package, e.g. in /tmp), runs the SBE stage (binary16 unless --arithmetic) on every record with
-1, 2 and 4 passes, cold and warm (the previous step's hats of the same layer, within one window of
-consecutive steps), and prints a markdown table of the stage's dW relative error ||G~ - G|| / ||G||
+1, 2 and 4 passes, cold and warm (the previous step's state of the same layer, within one window of
+consecutive steps: the hats only, warm_weight 0, or also the running averages counted as
+warm_weight x K prior samples), and prints a markdown table of the stage's dW relative error ||G~ - G|| / ||G||
 (mean over the steps of each window after its first, which starts cold in both modes) next to the
 Eckart-Young bound; --png writes the figure. Run from the repository root:
 
@@ -32,23 +33,33 @@ def windows(steps: list[int]) -> list[list[int]]:
     return out
 
 
-def measure(trace, ranks, passes, arithmetic: str) -> dict:
+def mode_label(warm) -> str:
+    """warm: None = cold, 0 = hats-only warm start, w > 0 = averages seeded as w K samples."""
+    if warm is None:
+        return "cold"
+    return "warm hats" if warm == 0 else f"warm w0={warm:g}K"
+
+
+def measure(trace, ranks, passes, arithmetic: str, weights=(0.0,)) -> dict:
     """{(layer, window start, rank, passes, warm): [errors of the steps after the first]} and
-    {(layer, window start, rank): [Eckart-Young bounds of the same steps]}."""
+    {(layer, window start, rank): [Eckart-Young bounds of the same steps]}; warm is None (cold)
+    or the sbe.warm_weight of a warm start (0: hats only)."""
     from essop_sim.config import load_config
     from essop_sim.datapaths.sbe.stage import STAGE
 
     errors: dict = {}
     bounds: dict = {}
+    modes = (None, *weights)
     for win in windows(sorted(trace.steps)):
         recs = [r for r in trace.records if r.step in win]
         layers = sorted({r.layer for r in recs})
         for rank in ranks:
             for p in passes:
-                for warm in (False, True):
+                for warm in modes:
                     config = load_config(overrides={
                         "datapath": "fp16", "stages": ["sbe"], "sbe.rank": rank,
-                        "sbe.passes": p, "sbe.warm_start": warm,
+                        "sbe.passes": p, "sbe.warm_start": warm is not None,
+                        "sbe.warm_weight": warm or 0.0,
                         "sbe.arithmetic": arithmetic})
                     for layer in layers:
                         state = None
@@ -61,7 +72,7 @@ def measure(trace, ranks, passes, arithmetic: str) -> dict:
                                 continue
                             errors.setdefault((layer, win[0], rank, p, warm), []).append(
                                 out.columns["stage_rel_error"])
-                            if p == passes[0] and not warm:
+                            if p == passes[0] and warm is None:
                                 bounds.setdefault((layer, win[0], rank), []).append(
                                     out.columns["eckart_young"])
     return {"errors": errors, "bounds": bounds}
@@ -72,6 +83,9 @@ def main() -> None:
     ap.add_argument("trace")
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--passes", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.25, 1.0, 4.0],
+                    help="warm starts to compare with cold: sbe.warm_weight values (0 = the "
+                    "hats-only warm start)")
     ap.add_argument("--arithmetic", default="binary16")
     ap.add_argument("--png", default=None)
     args = ap.parse_args()
@@ -79,60 +93,86 @@ def main() -> None:
     from essop_sim.trace import load_trace
 
     trace = load_trace(args.trace)
-    res = measure(trace, args.ranks, args.passes, args.arithmetic)
+    res = measure(trace, args.ranks, args.passes, args.arithmetic, tuple(args.weights))
     errors, bounds = res["errors"], res["bounds"]
     layers = sorted({k[0] for k in errors})
     starts = sorted({k[1] for k in errors})
-    head = " | ".join(f"{p} pass{'es' if p > 1 else ''} {w}" for p in args.passes
-                      for w in ("cold", "warm"))
-    print(f"| layer | steps | r | {head} | Eckart-Young |")
-    print("|---|---|---|" + "---|" * (2 * len(args.passes) + 1))
+    modes = (None, *args.weights)
+    print(f"| layer | steps | r | passes | {' | '.join(mode_label(w) for w in modes)} | "
+          "Eckart-Young |")
+    print("|---|---|---|---|" + "---|" * (len(modes) + 1))
     for layer in layers:
         for s0 in starts:
             for rank in args.ranks:
-                cells = []
                 for p in args.passes:
-                    for warm in (False, True):
+                    cells = []
+                    for warm in modes:
                         e = errors[(layer, s0, rank, p, warm)]
                         cells.append(f"{np.mean(e):.2f} ± {np.std(e):.2f}")
-                n_steps = len(errors[(layer, s0, rank, args.passes[0], False)])
-                print(f"| {layer} | {s0 + 1}-{s0 + n_steps} | {rank} | {' | '.join(cells)} | "
-                      f"{np.mean(bounds[(layer, s0, rank)]):.2f} |")
+                    n_steps = len(errors[(layer, s0, rank, p, None)])
+                    print(f"| {layer} | {s0 + 1}-{s0 + n_steps} | {rank} | {p} | "
+                          f"{' | '.join(cells)} | {np.mean(bounds[(layer, s0, rank)]):.2f} |")
+    # summary: per mode and passes, the mean over every (layer, window, rank) row of the
+    # error's mean, and the rows where the mode beats cold by more than the larger std
+    print()
+    print("| passes | " + " | ".join(mode_label(w) for w in modes) + " |")
+    print("|---|" + "---|" * len(modes))
+    for p in args.passes:
+        cells = []
+        for warm in modes:
+            keys = [(la, s0, rank, p) for la in layers for s0 in starts for rank in args.ranks]
+            mean = np.mean([np.mean(errors[(*k, warm)]) for k in keys])
+            if warm is None:
+                cells.append(f"{mean:.3f}")
+                continue
+            better = sum(np.mean(errors[(*k, None)]) - np.mean(errors[(*k, warm)])
+                         > max(np.std(errors[(*k, None)]), np.std(errors[(*k, warm)]))
+                         for k in keys)
+            worse = sum(np.mean(errors[(*k, warm)]) - np.mean(errors[(*k, None)])
+                        > max(np.std(errors[(*k, None)]), np.std(errors[(*k, warm)]))
+                        for k in keys)
+            cells.append(f"{mean:.3f} (+{better} / -{worse} of {len(keys)})")
+        print(f"| {p} | " + " | ".join(cells) + " |")
     if args.png:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(len(args.ranks), len(layers),
-                                 figsize=(3.2 * len(layers), 2.9 * len(args.ranks)),
+        fig, axes = plt.subplots(len(args.ranks) * len(starts), len(layers),
+                                 figsize=(3.2 * len(layers), 2.6 * len(args.ranks) * len(starts)),
                                  squeeze=False, sharex=True)
-        colors = dict(zip(starts, ("tab:blue", "tab:red", "tab:green", "tab:purple"),
-                          strict=False))
-        for i, rank in enumerate(args.ranks):
-            for j, layer in enumerate(layers):
-                ax = axes[i][j]
-                for s0 in starts:
-                    for warm, style in ((False, "--o"), (True, "-s")):
-                        mean = [np.mean(errors[(layer, s0, rank, p, warm)]) for p in args.passes]
-                        ax.plot(args.passes, mean, style, color=colors[s0], ms=4,
-                                label=f"steps from {s0 + 1}, {'warm' if warm else 'cold'}")
-                    ax.axhline(np.mean(bounds[(layer, s0, rank)]), color=colors[s0], lw=0.8,
+        cmap = plt.get_cmap("viridis")
+        colors = {None: "black", **{w: cmap(0.15 + 0.7 * i / max(len(args.weights) - 1, 1))
+                                    for i, w in enumerate(args.weights)}}
+        for i0, rank in enumerate(args.ranks):
+            for i1, s0 in enumerate(starts):
+                i = i0 * len(starts) + i1
+                for j, layer in enumerate(layers):
+                    ax = axes[i][j]
+                    for warm in modes:
+                        mean = [np.mean(errors[(layer, s0, rank, p, warm)])
+                                for p in args.passes]
+                        ax.plot(args.passes, mean, "--o" if warm is None else "-s",
+                                color=colors[warm], ms=3.5, lw=1.2, label=mode_label(warm))
+                    ax.axhline(np.mean(bounds[(layer, s0, rank)]), color="gray", lw=0.8,
                                ls=":")
-                ax.set_title(f"{layer}, r = {rank}", fontsize=10)
-                ax.set_xticks(args.passes)
-                ax.set_ylim(bottom=0)
-                ax.grid(alpha=0.3)
-                if i == len(args.ranks) - 1:
-                    ax.set_xlabel("passes over the batch")
-                if j == 0:
-                    ax.set_ylabel("dW rel. error")
+                    n_steps = len(errors[(layer, s0, rank, args.passes[0], None)])
+                    ax.set_title(f"{layer}, r = {rank}, steps {s0 + 1}-{s0 + n_steps}",
+                                 fontsize=9)
+                    ax.set_xticks(args.passes)
+                    ax.set_ylim(bottom=0)
+                    ax.grid(alpha=0.3)
+                    if i == len(axes) - 1:
+                        ax.set_xlabel("passes over the batch")
+                    if j == 0:
+                        ax.set_ylabel("dW rel. error")
         axes[0][0].legend(fontsize=7, loc="upper right")
-        fig.suptitle(f"SBE ({args.arithmetic}) on consecutive digits-CNN steps: error vs passes, "
-                     "cold (dashed) and warm start (solid); dotted: Eckart-Young bound",
+        fig.suptitle(f"SBE ({args.arithmetic}) on consecutive digits-CNN steps: mean error vs "
+                     "passes, cold (dashed) and warm starts (solid); dotted: Eckart-Young bound",
                      fontsize=10)
         fig.tight_layout()
-        fig.savefig(args.png, dpi=110)
+        fig.savefig(args.png, dpi=100)
         print(f"wrote {args.png}")
 
 

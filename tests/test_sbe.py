@@ -143,6 +143,48 @@ def test_error_falls_with_passes_and_with_warm_start():
     assert warm.columns["warm"] and warm.columns["stage_rel_error"] < cold
 
 
+def drifting_batches(seed, steps, K, m, n, angle, noise):
+    """Consecutive batches of one layer: a rank-1 signal whose directions u, v drift by about
+    `angle` radians per step, per-sample noise of std `noise` on both sides."""
+    rng = np.random.default_rng(seed)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    u, v = unit(rng.normal(size=m)), unit(rng.normal(size=n))
+    for _ in range(steps):
+        c = rng.normal(size=(K, 1))
+        yield (c * v + noise * rng.normal(size=(K, n)),
+               1e-3 * (c * u + noise * rng.normal(size=(K, m))))
+        u = unit(u + angle * unit(rng.normal(size=m)))
+        v = unit(v + angle * unit(rng.normal(size=n)))
+
+
+def test_warm_averages_reduce_error_on_drifting_consecutive_batches():
+    """Where the math says a seeded warm start must help: the dominant direction drifts slowly
+    (0.05 rad per step) while per-sample noise is large (std 1.5 against a unit signal), so one
+    cold pass builds its hats from a few noisy first samples, whereas the previous step's
+    averages already point near the batch's top singular pair. Binary16, r = 1, 1 pass, warm
+    weight 1 (w0 = K); 10 seeds x 5 warm steps, paired with cold. Measured: mean error 0.957
+    cold, 0.814 warm (gain 0.143, standard error 0.021; 88% of the pairs gain); the claim is
+    one-sided with a margin of 3 standard errors of the paired differences. With 2 passes the
+    gain shrinks to 0.02 (docs/sbe.md)."""
+    cold_c = cfg(passes=1)
+    warm_c = cfg(passes=1, warm_start=True, warm_weight=1.0)
+    gains = []
+    for seed in range(10):
+        state = None
+        for step, (x, d) in enumerate(drifting_batches(seed, 6, 64, 6, 10, 0.05, 1.5)):
+            warm = STAGE.apply(x, d, warm_c, 0, state=state)
+            state = warm.state
+            if step:
+                cold = STAGE.apply(x, d, cold_c, 0)
+                gains.append(cold.columns["stage_rel_error"] - warm.columns["stage_rel_error"])
+    gains = np.array(gains)
+    assert gains.mean() > 3 * gains.std(ddof=1) / np.sqrt(len(gains))
+    assert gains.mean() > 0.08
+
+
 def test_operation_counts_match_the_kernel():
     rng = np.random.default_rng(4)
     x, d = rng.normal(size=(9, 7)), rng.normal(size=(9, 5))
