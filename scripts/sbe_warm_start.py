@@ -3,16 +3,17 @@
 
 Reads a trace with runs of consecutive steps (made by scripts/dump_traces.py; it stays out of the
 package, e.g. in /tmp), runs the SBE stage (binary16 unless --arithmetic) on every record with
-1, 2 and 4 passes, cold and warm (the previous step's state of the same layer, within one window of
-consecutive steps: the hats only, warm_weight 0, or also the running averages counted as
-warm_weight x K prior samples), and prints a markdown table of the stage's dW relative error ||G~ - G|| / ||G||
-(mean over the steps of each window after its first, which starts cold in both modes) next to the
-Eckart-Young bound; --png writes the figure. Run from the repository root:
+1, 2 and 4 passes, cold and warm (the previous step's state of the same layer, within one window
+of consecutive steps: the hats only, warm_weight 0, or also the running averages counted as
+warm_weight x K prior samples), and prints a markdown table of the stage's dW relative error
+||G~ - G|| / ||G|| (mean ± std over the steps of each window after its first, which starts cold
+in every mode) next to the Eckart-Young bound, then a summary per window and passes; --png
+writes the figure. Run from the repository root:
 
     python scripts/dump_traces.py --model cnn --out /tmp/sbe_consecutive_trace \\
         --steps 0:8,300:308 --epochs 7 --dtype float32 --threads 1
     PYTHONPATH=. python scripts/sbe_warm_start.py /tmp/sbe_consecutive_trace \\
-        --png docs/img/sbe_warm_start.png
+        --png docs/img/sbe_warm_start.png --weights 0 0.25 1 4
 """
 
 from __future__ import annotations
@@ -112,15 +113,15 @@ def main() -> None:
                     n_steps = len(errors[(layer, s0, rank, p, None)])
                     print(f"| {layer} | {s0 + 1}-{s0 + n_steps} | {rank} | {p} | "
                           f"{' | '.join(cells)} | {np.mean(bounds[(layer, s0, rank)]):.2f} |")
-    # summary: per mode and passes, the mean over every (layer, window, rank) row of the
-    # error's mean, and the rows where the mode beats cold by more than the larger std
+    # summary: per window, passes and mode, the mean over the (layer, rank) rows of the error's
+    # mean, and how many rows beat cold (+) or lose to it (-) by more than the larger std
     print()
-    print("| passes | " + " | ".join(mode_label(w) for w in modes) + " |")
-    print("|---|" + "---|" * len(modes))
-    for p in args.passes:
+    print("| steps | passes | " + " | ".join(mode_label(w) for w in modes) + " |")
+    print("|---|---|" + "---|" * len(modes))
+    for s0, p in ((s0, p) for s0 in starts for p in args.passes):
         cells = []
         for warm in modes:
-            keys = [(la, s0, rank, p) for la in layers for s0 in starts for rank in args.ranks]
+            keys = [(la, s0, rank, p) for la in layers for rank in args.ranks]
             mean = np.mean([np.mean(errors[(*k, warm)]) for k in keys])
             if warm is None:
                 cells.append(f"{mean:.3f}")
@@ -132,7 +133,8 @@ def main() -> None:
                         > max(np.std(errors[(*k, None)]), np.std(errors[(*k, warm)]))
                         for k in keys)
             cells.append(f"{mean:.3f} (+{better} / -{worse} of {len(keys)})")
-        print(f"| {p} | " + " | ".join(cells) + " |")
+        n_steps = len(errors[(layers[0], s0, args.ranks[0], p, None)])
+        print(f"| {s0 + 1}-{s0 + n_steps} | {p} | " + " | ".join(cells) + " |")
     if args.png:
         import matplotlib
 
