@@ -66,10 +66,8 @@ def weight_update(acc: np.ndarray, c) -> tuple[np.ndarray, int]:
     fd = fraction_bits(c.operand_bits, c.delta_int_bits)
     fw = fraction_bits(c.weight_bits, c.weight_int_bits)
     s = fx + fd + c.lr_shift - fw
-    if s >= 0:
-        u = acc >> min(s, 63)
-    else:
-        u = acc.astype(object) * (1 << -s)   # exact: Python integers
+    # a left shift (s < 0) runs on Python integers: exact, no int64 overflow
+    u = acc >> min(s, 63) if s >= 0 else acc.astype(object) * (1 << -s)
     lo, hi = -(1 << (c.weight_bits - 1)), (1 << (c.weight_bits - 1)) - 1
     sat = int(np.count_nonzero(u > hi) + np.count_nonzero(u < lo))
     return np.clip(u, lo, hi).astype(np.int64), sat
