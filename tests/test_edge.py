@@ -233,3 +233,74 @@ def test_config_check_rejects_formats_without_a_sign_bit():
         _config(**{"edge.operand_bits": 8, "edge.x_int_bits": 8})
     with pytest.raises(ConfigError, match="edge.accumulator_bits"):
         _config(**{"edge.operand_bits": 24, "edge.accumulator_bits": 40})
+
+
+# ------------------------------------------------------------------------------ masked ESSOP, FP16
+
+def _masked(name, kind="clash_free", density=0.25, **extra):
+    return load_config(overrides={"datapath": name, f"{name}.mask.pattern": kind,
+                                  f"{name}.mask.density": density, **extra})
+
+
+@pytest.mark.parametrize("name", ("essop", "fp16"))
+@pytest.mark.parametrize("kind", ("dense", "random", "clash_free"))
+def test_a_masked_datapath_computes_the_connected_cells_bit_for_bit(name, kind):
+    m, n, K = 12, 48, 9
+    x, delta = _operands(m, n, K, 5)
+    x[:, ::3] *= -1.0
+    plain = outer_product(x, delta, load_config(overrides={"datapath": name}), seed=4)
+    config = _masked(name, kind)
+    masked = outer_product(x, delta, config, seed=4)
+    cols = pattern_cols(_config(**{"edge.pattern": kind, "edge.density": 0.25}).edge, m, n)
+    mask = mask_of(cols, n)   # the same pattern as the edge processor's (banks = lanes = 16)
+    np.testing.assert_array_equal(masked.raw, np.where(mask, plain.raw, 0))
+    np.testing.assert_array_equal(masked.dw, np.where(mask, plain.dw, 0.0))
+    if name == "fp16":
+        assert masked.activity["fp16_multiplies"] == mask.sum() * K
+    elif kind == "dense":
+        assert masked.activity["counter_increments"] == plain.activity["counter_increments"]
+    else:
+        assert 0 < masked.activity["counter_increments"] < plain.activity["counter_increments"]
+    timing = time_update(config, m, n, K)
+    cells = int(mask.sum())
+    if name == "essop":   # the cell array streams every tile; unconnected cells are gated
+        assert timing.activity["and_ops"] == cells * K * config.essop.bitstream_length
+        assert timing.activity["accumulator_adds"] == cells * K
+    else:                 # the multipliers issue only the connected products
+        assert timing.activity["fp16_multiplies"] == cells * K
+
+
+def test_masked_and_ones_count_exactly_the_connected_cells():
+    from essop_sim.numerics.and_counter import masked_ones
+
+    rng = np.random.default_rng(2)
+    K, W, n, m = 5, 2, 11, 7
+    X = rng.integers(0, 2**63, size=(K, W, n), dtype=np.uint64)
+    D = rng.integers(0, 2**63, size=(K, W, m), dtype=np.uint64)
+    active = np.array([True, False, True, True, True])
+    cols = np.array([sorted(rng.choice(n, 3, replace=False)) for _ in range(m)])
+    expected = sum(int(X[k, w, i] & D[k, w, j]).bit_count() for k in range(K) if active[k]
+                   for j in range(m) for i in cols[j] for w in range(W))
+    assert masked_ones(X, D, active, cols) == expected
+
+
+@pytest.mark.parametrize("memory", range(len(MEMORY)))
+def test_masked_fp16_event_model_equals_its_reference_and_closed_form(memory):
+    datapath = get_datapath("fp16")
+    for (m, n, K), kind, d in (((5, 7, 3), "random", 0.5), ((16, 64, 6), "clash_free", 0.125),
+                               ((3, 20, 4), "dense", 1.0)):
+        config = _masked("fp16", kind, d, **MEMORY[memory])
+        t = time_update(config, m, n, K)
+        ref = reference_timing(config, m, n, K)
+        assert (t.cycles, t.busy, t.stalls) == (ref.cycles, ref.busy, ref.stalls)
+        assert (t.bits_read, t.bits_written) == (ref.bits_read, ref.bits_written)
+        assert t.ideal_cycles == datapath.closed_form_cycles(config, m, n, K, hints={})
+        if memory == 0 and kind != "dense":
+            plain = time_update(load_config(overrides={"datapath": "fp16"}), m, n, K)
+            assert t.cycles < plain.cycles
+
+
+def test_no_mask_leaves_essop_and_fp16_descriptions_unchanged():
+    for name, text in (("essop", "ESSOP BL=64 32x32"), ("fp16", "FP16, 64 multipliers")):
+        assert get_datapath(name).describe(load_config(overrides={"datapath": name})) == text
+        assert get_datapath(name).describe(_masked(name)) == text + " mask=clash_free d=0.25"
