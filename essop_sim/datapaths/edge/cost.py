@@ -41,15 +41,16 @@ def pricing(config: Any) -> list[PriceRule]:
 
 
 def area_instances(config: Any) -> dict[str, tuple[str, int]]:
-    """z multipliers (B^2 bits each) and A-bit adders, z banks of bank_words accumulators,
-    z address adders (the interleaver), 2 z quantisers of B bits, the operand buffer."""
+    """z multipliers (B^2 bits each) and A-bit adders, z address adders (the interleaver),
+    2 z quantisers of B bits; memory ('sram', left out of the compute area like every
+    datapath's): z banks of bank_words A-bit accumulators plus the operand buffer."""
     c, mem = config.edge, config.memory
     z = c.lanes
+    banks = z * c.bank_words * c.accumulator_bits
     return {
         "multipliers": ("int_multiplier", z * c.operand_bits ** 2),
         "adders": ("accumulator", z * c.accumulator_bits),
-        "banks": ("sram", z * c.bank_words * c.accumulator_bits),
         "interleaver": ("accumulator", z * _address_bits(config)),
         "quantiser": ("shifter", 2 * z * c.operand_bits),
-        "sram": ("sram", mem.operand_buffer_vectors * 2 * z * mem.operand_bits * 2),
+        "sram": ("sram", banks + mem.operand_buffer_vectors * 2 * z * mem.operand_bits * 2),
     }
