@@ -82,6 +82,12 @@ class EdgeDatapath(Datapath):
         return {"lanes": c.lanes, "pattern": c.pattern, "density": c.density,
                 "operand_bits": c.operand_bits, "lr_shift": c.lr_shift}
 
+    def weight_mask(self, config: Any, m: int, n: int):
+        """The junction's pattern as a bool mask [m, n]."""
+        from .pattern import mask_of, pattern_cols
+
+        return mask_of(pattern_cols(config.edge, m, n), n)
+
     def record_columns(self, config: Any, result: Any) -> dict[str, Any]:
         """Per row: the edges W, the density W / (m n) and the error against the exact masked
         update (the core error columns compare with the dense update)."""

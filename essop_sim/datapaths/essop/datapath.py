@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ...numerics.pattern import mask_label, mask_text
+from ...numerics.pattern import mask_array, mask_label, mask_text
 from ..registry import Datapath, PriceRule
 from . import config as essop_config
 from . import cost
@@ -46,6 +46,10 @@ class EssopDatapath(Datapath):
         if e.rng.sharing != "vector":
             label += f"-{e.rng.sharing}"
         return label + mask_label(e.mask)
+
+    def weight_mask(self, config: Any, m: int, n: int):
+        """``essop.mask`` as a bool mask [m, n], or None (no mask)."""
+        return mask_array(config.essop.mask, m, n)
 
     def outer_product(self, x, delta, config, seed, *, chunk=None):
         from .numerics import essop_outer_product

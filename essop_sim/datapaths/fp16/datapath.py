@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ...numerics.pattern import mask_label, mask_text
+from ...numerics.pattern import mask_array, mask_label, mask_text
 from ..registry import Datapath, PriceRule
 from . import cost
 from .config import Fp16Config
@@ -31,6 +31,10 @@ class Fp16Datapath(Datapath):
 
     def label(self, config: Any) -> str:
         return self.name + mask_label(config.fp16.mask)
+
+    def weight_mask(self, config: Any, m: int, n: int):
+        """``fp16.mask`` as a bool mask [m, n], or None (no mask)."""
+        return mask_array(config.fp16.mask, m, n)
 
     def outer_product(self, x, delta, config, seed, *, chunk=None):
         from .numerics import fp16_outer_product
