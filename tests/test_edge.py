@@ -304,3 +304,35 @@ def test_no_mask_leaves_essop_and_fp16_descriptions_unchanged():
     for name, text in (("essop", "ESSOP BL=64 32x32"), ("fp16", "FP16, 64 multipliers")):
         assert get_datapath(name).describe(load_config(overrides={"datapath": name})) == text
         assert get_datapath(name).describe(_masked(name)) == text + " mask=clash_free d=0.25"
+
+
+# ------------------------------------------------------------------------------ training
+
+def test_training_keeps_the_weights_outside_the_pattern_zero():
+    torch = pytest.importorskip("torch")
+    from essop_sim.training import EssopGradients
+
+    def model_and_steps(config):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(),
+                                    torch.nn.Linear(16, 4))
+        before = [layer.weight.detach().clone() for layer in (model[0], model[2])]
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+        gen = torch.Generator().manual_seed(1)
+        with EssopGradients(model, config):
+            after_attach = [layer.weight.detach().clone() for layer in (model[0], model[2])]
+            for _ in range(3):
+                opt.zero_grad()
+                model(torch.randn(8, 32, generator=gen)).square().mean().backward()
+                opt.step()
+        return model, before, after_attach
+
+    config = _config(**{"edge.density": 0.25})
+    model, before, _ = model_and_steps(config)
+    for layer, (m, n) in ((model[0], (16, 32)), (model[2], (4, 16))):
+        mask = get_datapath("edge").weight_mask(config, m, n)
+        w = layer.weight.detach().numpy()
+        assert (w[~mask] == 0).all() and (w[mask] != 0).all()
+    # a datapath without a mask leaves the weights as initialised
+    _, before, after_attach = model_and_steps(load_config(overrides={"datapath": "fp16"}))
+    assert all(torch.equal(a, b) for a, b in zip(before, after_attach, strict=True))
