@@ -9,6 +9,7 @@ constant schedule). Prints one line per run and a mean +- std table; docs/traini
 result. Run from the repository root:
 
     python scripts/train_edge.py --densities 1 0.5 0.25 0.125 0.0625 --bits 8 12 16 --seeds 0 1 2
+    python scripts/train_edge.py --no-fp32 --no-edge --masked-fp16      # the sparsity alone
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def main() -> None:
     ap.add_argument("--bits", type=int, nargs="+", default=[8, 12, 16])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--masked-fp16", action="store_true",
+                    help="also FP16 gradients under the same mask (the sparsity alone)")
+    ap.add_argument("--no-fp32", action="store_true", help="skip the dense FP32 runs")
+    ap.add_argument("--no-edge", action="store_true", help="skip the edge runs")
     args = ap.parse_args()
 
     import torch
@@ -38,10 +43,15 @@ def main() -> None:
     data = ds.load_for_model("cnn", seed=0)
     train = (torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
     test = (torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
-    runs = [("fp32 dense", None)]
-    runs += [(f"edge d={d:g} B={b}", load_config(overrides={
-        "datapath": "edge", "edge.pattern": "clash_free", "edge.density": d,
-        "edge.operand_bits": b})) for b in args.bits for d in args.densities]
+    runs = [] if args.no_fp32 else [("fp32 dense", None)]
+    if not args.no_edge:
+        runs += [(f"edge d={d:g} B={b}", load_config(overrides={
+            "datapath": "edge", "edge.pattern": "clash_free", "edge.density": d,
+            "edge.operand_bits": b})) for b in args.bits for d in args.densities]
+    if args.masked_fp16:   # the same pattern (mask.banks = edge.lanes = 16, seed 0)
+        runs += [(f"fp16 mask d={d:g}", load_config(overrides={
+            "datapath": "fp16", "fp16.mask.pattern": "clash_free", "fp16.mask.density": d}))
+            for d in args.densities]
     acc: dict[str, list[float]] = {}
     for label, cfg in runs:
         for seed in args.seeds:
