@@ -230,12 +230,47 @@ class EssopGradients:
         # backward runs later) write to their own, orphaned dict, never into this one.
         pending: dict[int, list[tuple[Any, Any]]] = {}
         self._pending = pending
+        self._apply_weight_masks()
         for index, (_, module) in enumerate(self._modules):
             pending[index] = []
             self._handles.append(module.register_forward_hook(self._forward_hook(index, pending)))
             self._handles.append(module.weight.register_hook(
                 self._weight_hook(index, module, pending)))
         return self
+
+    def _apply_weight_masks(self) -> None:
+        """Zero the weights outside the datapath's pre-defined connection mask
+        (``Datapath.weight_mask``; none for a dense datapath), per group of a grouped
+        convolution, and scale each row's kept weights by sqrt(n / d_in) (an initialisation for
+        the sparse fan-in d_in: the row sums keep their variance). The datapath's updates are
+        zero outside the mask, so those weights stay zero under SGD with momentum and weight
+        decay. Called on every attach: attach once, before training (as train_classifier)."""
+        if self.config == EXACT:
+            return
+        from .datapaths.registry import datapath_of
+        from .trace.capture import group_record_name
+
+        torch = require_torch()
+        datapath = datapath_of(self.config)
+        for index, (_, module) in enumerate(self._modules):
+            stats = self.stats[index]
+            w = module.weight
+            rows, n = int(w.shape[0]), int(w[0].numel())
+            m = rows // stats.groups
+            for j in range(stats.groups):
+                name = stats.name if stats.groups == 1 else group_record_name(stats.name, j)
+                config = datapath.for_layer(self.config, name)
+                mask = datapath.weight_mask(config, m, n)
+                if mask is None:
+                    continue
+                keep = torch.from_numpy(mask)
+                # the kept weights are rescaled to the sparse fan-in (variance of a row's sum
+                # as at initialisation with fan-in n): x sqrt(n / d_in) per output row
+                scale = torch.sqrt(n / keep.sum(dim=1).clamp(min=1).to(w.dtype))
+                with torch.no_grad():
+                    block = w.view(rows, n)[j * m:(j + 1) * m]
+                    block.mul_(scale[:, None])
+                    block[~keep] = 0.0
 
     def detach(self) -> None:
         """Remove the hooks; later backward passes compute exact gradients again."""

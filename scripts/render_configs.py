@@ -1,5 +1,5 @@
 """Regenerate configs/essop_14nm.yaml, fp16_baseline.yaml, bitserial_14nm.yaml,
-cbram_14nm.yaml and sbe_essop_14nm.yaml from the schema.
+cbram_14nm.yaml, sbe_essop_14nm.yaml and edge_14nm.yaml from the schema.
 
 The shipped files are the dataclass defaults with every key commented from its field metadata,
 so they cannot drift from the code (tests/test_config.py holds them equal).
@@ -35,10 +35,13 @@ HEADERS = {
             "rank r)\n# in front of ESSOP, 14 nm. Same keys as essop_14nm.yaml; `stages: [sbe]` "
             "differs.\n# Put `datapath: fp16` (or any other) to compress in front of that "
             "datapath. See docs/sbe.md.\n"),
+    "edge": ("# essop-sim hardware configuration: the edge processor with pre-defined sparsity "
+             "(Dey et al.),\n# 14 nm. Same keys as essop_14nm.yaml; only `datapath` differs. "
+             "See docs/edge.md.\n"),
 }
 FILES = {"essop": "essop_14nm.yaml", "fp16": "fp16_baseline.yaml",
          "bitserial": "bitserial_14nm.yaml", "cbram": "cbram_14nm.yaml",
-         "sbe": "sbe_essop_14nm.yaml"}
+         "sbe": "sbe_essop_14nm.yaml", "edge": "edge_14nm.yaml"}
 #: shipped files that apply stages: key -> (datapath, stages)
 STAGED = {"sbe": ("essop", ("sbe",))}
 

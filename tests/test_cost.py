@@ -60,6 +60,7 @@ HAND = {
         "cbram_driver": {"per": "unit", "energy": {"pulse": "5 fJ"}, "area": "2 um^2"},
         "cbram_sense_amp": {"per": "unit", "energy": {"read": "6 fJ"}, "area": "3 um^2"},
         "cbram_pulse_generator": {"per": "bit", "energy": {"step": "7 fJ"}, "area": "4 um^2"},
+        "int_multiplier": {"per": "bit", "energy": {"multiply": "3 fJ"}, "area": "3 um^2"},
     },
 }
 for _entry in HAND["components"].values():
@@ -223,6 +224,8 @@ ENERGY_DEPENDENTS = {
     **{("cbram_cell", a): set() for a in ("set_step", "switch", "read", "reset")},
     ("cbram_driver", "pulse"): set(), ("cbram_sense_amp", "read"): set(),
     ("cbram_pulse_generator", "step"): set(),
+    # the integer multiplier prices only the edge datapath (tests/test_edge.py)
+    ("int_multiplier", "multiply"): set(),
 }
 AREA_DEPENDENTS = {
     "lfsr": {"lfsr"}, "comparator": {"comparator"}, "and_gate": {"and_gate"},
@@ -234,6 +237,7 @@ AREA_DEPENDENTS = {
     **{f"serial_unit_b{b}": set() for b in (1, 2, 4, 16)},
     **{c: set() for c in ("cbram_cell", "cbram_driver", "cbram_sense_amp",
                           "cbram_pulse_generator")},
+    "int_multiplier": set(),
 }
 
 

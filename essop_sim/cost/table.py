@@ -149,6 +149,7 @@ REQUIRED: dict[str, tuple[str, tuple[str, ...]]] = {
     "cbram_driver": ("unit", ("pulse",)),
     "cbram_sense_amp": ("unit", ("read",)),
     "cbram_pulse_generator": ("bit", ("step",)),
+    "int_multiplier": ("bit", ("multiply",)),
 }
 _TOP_KEYS = {"name", "technology", "scaling", "leakage", "components", "description"}
 _TECH_KEYS = {"node_nm", "vdd", "source"}

@@ -155,6 +155,13 @@ class Datapath(Plugin):
         training in the loop call it with the record's layer name."""
         return config
 
+    def weight_mask(self, config: Any, m: int, n: int) -> np.ndarray | None:
+        """The pre-defined connection mask [m, n] (bool) of an update of this shape, or None
+        (default: dense). Training in the loop zeroes the weights outside it when the hooks
+        are attached; the datapath's updates are zero there, so they stay zero (e.g. the edge
+        processor's pattern, docs/edge.md)."""
+        return None
+
     def record_columns(self, config: Any, result: OuterProductResult) -> dict[str, Any]:
         """Per-record report values found by the numerics (default: none), reported as
         '<name>_<key>' like :meth:`report_columns` (e.g. the precision a record used)."""

@@ -161,7 +161,8 @@ def reference_timing(config: HardwareConfig, m: int, n: int, K: int, *,
 
 def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
                     pipeline_stages: int, accumulator_bits: int, blocks, stall_causes,
-                    step_cycles, on_cycle, max_cycles: int = 2_000_000) -> ReferenceResult:
+                    step_cycles, on_cycle, max_cycles: int = 2_000_000,
+                    writeback_bits=None) -> ReferenceResult:
     """Per-cycle timing of a tiled cell array (ESSOP, bit-serial, CBRAM), on the memory side
     above; every rule re-stated from docs/timing.md, no code shared with the event model.
 
@@ -173,6 +174,8 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
     last k-step; the array's idle cycles are labelled 'fill' (before the first batch), 'drain'
     (after the last: the last tile's wait, final, for the shadow register is 'writeback'),
     'operand' (waiting for a load or the front end) or 'writeback' (waiting for the shadow).
+    ``writeback_bits(tile)`` gives a tile's write-back bits (default rows x cols x
+    ``accumulator_bits``; the edge processor writes its W per-edge accumulators).
     """
     mem = config.memory
     per_tile = split.count
@@ -184,7 +187,10 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
 
     load_cycles = [up(nk * (tile.rows + tile.cols) * mem.operand_bits, mem.read_bandwidth)
                    for _, _, tile, nk in map(geometry, range(nbatch))]
-    wb_cycles = [up(tl.rows * tl.cols * accumulator_bits, mem.write_bandwidth) for tl in tiles]
+    if writeback_bits is None:
+        def writeback_bits(tl):
+            return tl.rows * tl.cols * accumulator_bits
+    wb_cycles = [up(writeback_bits(tl), mem.write_bandwidth) for tl in tiles]
     memory = ReferenceMemory(config, load_cycles, wb_cycles)
     busy = dict.fromkeys(blocks, 0)
     stalls = dict.fromkeys(stall_causes, 0)
@@ -243,5 +249,5 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
         t += 1
     bits_read = sum(nk * (tile.rows + tile.cols) * mem.operand_bits
                     for _, _, tile, nk in map(geometry, range(nbatch)))
-    bits_written = sum(tl.rows * tl.cols * accumulator_bits for tl in tiles)
+    bits_written = sum(writeback_bits(tl) for tl in tiles)
     return ReferenceResult(t, busy, stalls, bits_read, bits_written)

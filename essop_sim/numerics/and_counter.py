@@ -194,6 +194,25 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
                 asat[j] += nsat
 
 
+@nb.njit(cache=True)
+def masked_ones(X, D, active, cols):  # pragma: no cover - numba
+    """AND ones (counter increments) of the connected cells only: the sum over active k, rows
+    j and their connected inputs i = cols[j, f] of popcount(X[k, :, i] & D[k, :, j]) (a masked
+    ESSOP counts these instead of every cell's, docs/edge.md)."""
+    K, W, _n = X.shape
+    m, d = cols.shape
+    tot = 0
+    for k in range(K):
+        if not active[k]:
+            continue
+        for j in range(m):
+            for f in range(d):
+                i = cols[j, f]
+                for wd in range(W):
+                    tot += popcount64(X[k, wd, i] & D[k, wd, j])
+    return tot
+
+
 @nb.njit(parallel=True, cache=True)
 def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
     """Plain popcount roofline: ``acc[j, i] += popcount(X[k, w, i] & D[k, w, j])``.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ...config.model import param, section
 from ...errors import ConfigError
+from ...numerics.pattern import MaskConfig
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class EssopConfig:
     """The ESSOP stochastic outer-product datapath."""
 
     array: ArrayConfig = section(ArrayConfig, "Stochastic multiplier array.")
+    mask: MaskConfig = section(MaskConfig, "Pre-defined sparsity mask: only connected cells "
+                               "compute and count (docs/edge.md).")
     bitstream_length: int = param(64, "Bitstream length BL: bits per operand stream; the "
                                   "estimate is count / BL.", unit="bits", low=1, high=1 << 20)
     bits_per_cycle: int = param(1, "Stream bits produced and ANDed per cycle per cell "

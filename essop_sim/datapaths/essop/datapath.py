@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ...numerics.pattern import mask_array, mask_label, mask_text
 from ..registry import Datapath, PriceRule
 from . import config as essop_config
 from . import cost
@@ -37,14 +38,18 @@ class EssopDatapath(Datapath):
         text = f"ESSOP BL={e.bitstream_length} {e.array.rows}x{e.array.cols}"
         if e.rng.sharing != "vector":
             text += f" {e.rng.sharing} RNG"
-        return text
+        return text + mask_text(e.mask)
 
     def label(self, config: Any) -> str:
         e = config.essop
         label = f"essop-bl{e.bitstream_length}"
         if e.rng.sharing != "vector":
             label += f"-{e.rng.sharing}"
-        return label
+        return label + mask_label(e.mask)
+
+    def weight_mask(self, config: Any, m: int, n: int):
+        """``essop.mask`` as a bool mask [m, n], or None (no mask)."""
+        return mask_array(config.essop.mask, m, n)
 
     def outer_product(self, x, delta, config, seed, *, chunk=None):
         from .numerics import essop_outer_product

@@ -19,6 +19,7 @@ from ...config import HardwareConfig
 from ...errors import ConfigError
 from ...numerics import and_counter, comparator, shift_scaler
 from ...numerics.lfsr import RngBanks
+from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
@@ -159,6 +160,11 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
 
     acc = np.zeros((m, n), dtype=np.int64)
     inc = np.zeros(m, dtype=np.int64)
+    # A pre-defined sparsity mask (essop.mask): every cell's result depends on its own row and
+    # column only, so the connected cells are computed as without a mask; the others are
+    # zeroed at the end and only the connected cells' AND ones are counted (docs/edge.md).
+    mcols = mask_cols(c.mask, m, n)
+    masked_inc = 0
     covf = np.zeros(m, dtype=np.int64)
     asat = np.zeros(m, dtype=np.int64)
     t_streams = t_acc = 0.0
@@ -209,6 +215,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             and_counter.accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
                                            counter_max, saturate, A, inc, covf, asat, kblock,
                                            groups)
+        if mcols is not None:
+            masked_inc += and_counter.masked_ones(X, D, act, mcols)
         t_acc += clock() - t1
     if timings is not None:
         timings["streams"] = timings.get("streams", 0.0) + t_streams
@@ -216,6 +224,10 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
 
     # 2^(E - F) is not always a double (extreme operands): np.ldexp over- and underflows to
     # +-inf and 0 as float64 arithmetic does, where math.ldexp would raise OverflowError.
+    increments = int(inc.sum())
+    if mcols is not None:
+        acc[~mask_of(mcols, n)] = 0
+        increments = int(masked_inc)
     eta = effective_learning_rate(c.scaling.learning_rate, c.scaling.learning_rate_mode)
     with np.errstate(over="ignore", under="ignore"):
         lsb = float(np.ldexp(1.0, E - F)) / bl
@@ -231,7 +243,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         delta_shifts=ed,
         learning_rate=eta,
         activity={
-            "counter_increments": int(inc.sum()),
+            "counter_increments": increments,
             "counter_overflows": int(covf.sum()),
             "accumulator_saturations": int(asat.sum()),
             "k": int(K),

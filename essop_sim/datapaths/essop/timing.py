@@ -18,6 +18,7 @@ from ...hw.scheduler import ceil_div
 from ...hw.shift_scaler import ShiftScaler
 from ...hw.sim import Stats
 from ...hw.tiled_array import TiledArrayRun
+from ...numerics.pattern import mask_array
 from .geometry import essop_geometry
 
 #: Busy-cycle keys reported for ESSOP (block -> cycles).
@@ -63,6 +64,13 @@ class EssopEventModel(TiledArrayRun):
             self.ands.count(tile, K, act)
             self.scaler.count(tile, K, act)
             self.counters.count(tile, K, K * s, act)
+        mask = mask_array(essop.mask, m, n)
+        if mask is not None:   # unconnected cells are clock-gated: no AND, no accumulate
+            for tile in self.tiles:
+                idle = tile.rows * tile.cols - int(mask[tile.row0:tile.row0 + tile.rows,
+                                                        tile.col0:tile.col0 + tile.cols].sum())
+                act["and_ops"] -= K * essop.bitstream_length * idle
+                act["accumulator_adds"] -= K * idle
 
     def step_cycles(self, u: int) -> int:
         """ceil(BL / b) bit steps, each g cycles when the RNG broadcast to tile u takes g."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config.model import param
+from ...config.model import param, section
+from ...numerics.pattern import MaskConfig
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,5 @@ class Fp16Config:
                                 "pipelined).", unit="cycles", low=1, high=1024)
     accumulator: str = param("fp32", "Accumulation format of the K products of an element.",
                              choices=("fp16", "fp32"))
+    mask: MaskConfig = section(MaskConfig, "Pre-defined sparsity mask: only connected products "
+                               "are issued and counted (docs/edge.md).")

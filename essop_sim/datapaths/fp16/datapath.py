@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ...numerics.pattern import mask_array, mask_label, mask_text
 from ..registry import Datapath, PriceRule
 from . import cost
 from .config import Fp16Config
@@ -25,7 +26,15 @@ class Fp16Datapath(Datapath):
     def describe(self, config: Any) -> str:
         f = config.fp16
         text = f"FP16, {f.multipliers} multipliers"
-        return text + (", fp16 accumulators" if f.accumulator == "fp16" else "")
+        text += ", fp16 accumulators" if f.accumulator == "fp16" else ""
+        return text + mask_text(f.mask)
+
+    def label(self, config: Any) -> str:
+        return self.name + mask_label(config.fp16.mask)
+
+    def weight_mask(self, config: Any, m: int, n: int):
+        """``fp16.mask`` as a bool mask [m, n], or None (no mask)."""
+        return mask_array(config.fp16.mask, m, n)
 
     def outer_product(self, x, delta, config, seed, *, chunk=None):
         from .numerics import fp16_outer_product

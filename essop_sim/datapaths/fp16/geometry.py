@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from ...config import HardwareConfig
 from ...hw.scheduler import BatchSplit, ceil_div, check_shape
+from ...numerics.pattern import mask_cols
+
+
+def fp16_cells(config: HardwareConfig, m: int, n: int) -> int:
+    """Products per k-step: m * n, or the connected cells W of a ``fp16.mask`` (the masked
+    baseline issues only those, as a compacted stream; docs/edge.md)."""
+    cols = mask_cols(config.fp16.mask, m, n)
+    return m * n if cols is None else int(cols.size)
 
 
 def fp16_batch_steps(config: HardwareConfig, m: int, n: int) -> int:
-    """k-steps per FP16 operand batch: max(V, ceil(multipliers / (m * n))).
+    """k-steps per FP16 operand batch: max(V, ceil(multipliers / cells)), cells = m * n
+    (or W with a mask).
 
     A buffer half must hold at least one issue group of ``multipliers`` products, or the flat
     product stream could need three batches at once (deadlock with double buffering); the
     buffer is sized up to that minimum where V is smaller.
     """
-    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers, m * n))
+    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers,
+                                                             fp16_cells(config, m, n)))
 
 
 def fp16_geometry(config: HardwareConfig, m: int, n: int, K: int) -> BatchSplit:

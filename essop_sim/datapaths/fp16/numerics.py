@@ -32,6 +32,7 @@ from ...config import HardwareConfig
 from ...errors import OperandError
 from ...numerics import as_operands, check_finite
 from ...numerics.fp16 import F16_QNAN, f32_bits, round_f16, round_f16_array, to_f16_bits
+from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
 
 #: Target bytes of one chunk of binary16 operands (x and delta rows) held as float32.
@@ -140,9 +141,15 @@ def fp16_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig,
         raw[np.isnan(acc)] = F16_QNAN
     else:
         raw = f32_bits(acc)
+    elements = m * n * K
+    mcols = mask_cols(config.fp16.mask, m, n)
+    if mcols is not None:   # cells are independent: zero the unconnected, count the connected
+        off = ~mask_of(mcols, n)
+        acc[off] = 0
+        raw[off] = 0
+        elements = int(mcols.size) * K
     dw = acc.astype(np.float64)
     eta = float(config.essop.scaling.learning_rate)
-    elements = m * n * K
     po, ao = int(prod_ovf.sum()), int(acc_ovf.sum())
     activity = {
         "fp16_multiplies": elements,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ...config import HardwareConfig
 from ...hw.scheduler import ceil_div
-from .geometry import fp16_accumulator_bits
+from .geometry import fp16_accumulator_bits, fp16_cells
 
 #: Bits of one inter-stage pipeline register of a binary16 multiplier (two 16-bit operands or
 #: one wide partial product with exponent and sign); used for 'pipeline_register_bits'.
@@ -32,7 +32,7 @@ class Fp16Multipliers:
         self.depth = fp.pipeline_depth
         self.issue_interval = fp.issue_interval
         self.accumulator = fp.accumulator
-        self.products = m * n * K
+        self.products = fp16_cells(config, m, n) * K
         self.groups = ceil_div(self.products, self.multipliers)
         self.accumulator_bits = fp16_accumulator_bits(config)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...config import HardwareConfig
 from ...hw.reference import ReferenceMemory, ReferenceResult, new_stalls, up
-from .geometry import fp16_accumulator_bits, fp16_geometry
+from .geometry import fp16_accumulator_bits, fp16_cells, fp16_geometry
 
 
 def reference_fp16(config: HardwareConfig, m: int, n: int, K: int,
@@ -17,7 +17,7 @@ def reference_fp16(config: HardwareConfig, m: int, n: int, K: int,
     """Per-cycle FP16-baseline timing (see module docstring and fp16_pipeline)."""
     mem, fp = config.memory, config.fp16
     split = fp16_geometry(config, m, n, K)
-    mn = m * n
+    mn = fp16_cells(config, m, n)   # products per k-step (W with a mask)
     products = mn * K
     M, ii, depth = fp.multipliers, fp.issue_interval, fp.pipeline_depth
     ngroups = up(products, M)

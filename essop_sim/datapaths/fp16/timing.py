@@ -23,7 +23,7 @@ from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
 from ...hw.scheduler import ceil_div
 from ...hw.sim import DatapathRun, Stats
 from ...hw.writeback import WritebackUnit
-from .geometry import fp16_accumulator_bits, fp16_geometry
+from .geometry import fp16_accumulator_bits, fp16_cells, fp16_geometry
 from .pipeline import Fp16Multipliers
 
 #: Busy-cycle keys reported for the FP16 baseline (block -> cycles).
@@ -40,6 +40,7 @@ class Fp16EventModel(DatapathRun):
         self.split = fp16_geometry(config, m, n, K)
         mem = config.memory
         self.m, self.n, self.K = m, n, K
+        self.cells = fp16_cells(config, m, n)   # m * n, or W with a mask
         self.operand_bits = mem.operand_bits
         self.env = env = simpy.Environment()
         self.stats = Stats(FP16_BLOCKS)
@@ -60,15 +61,15 @@ class Fp16EventModel(DatapathRun):
         return self.split.size(j) * (self.m + self.n) * self.operand_bits
 
     def tile_bits(self, _u: int) -> int:
-        """Bits written back: m * n * accumulator width (16 or 32)."""
-        return self.m * self.n * self.mult.accumulator_bits
+        """Bits written back: m * n (W with a mask) * accumulator width (16 or 32)."""
+        return self.cells * self.mult.accumulator_bits
 
     def array(self):
         """The multiplier array: issue each batch's groups once its operands are loaded."""
         env, st, buf, mult, ff = self.env, self.stats, self.buffer, self.mult, self.fast_forward
         busy, stalls = st.busy, st.stalls
         ii, M = mult.issue_interval, mult.multipliers
-        per_batch = self.split.steps * self.m * self.n   # products per full batch
+        per_batch = self.split.steps * self.cells   # products per full batch
         last_full = self.split.last_full
         pending = None      # batch whose half waits for the straddling group to issue
         flight_end = 0      # boundary until which products are in flight
@@ -140,11 +141,12 @@ def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[st
     """
     mem, fp = config.memory, config.fp16
     split = fp16_geometry(config, m, n, K)
+    cells = fp16_cells(config, m, n)
     return {
         "load": ceil_div(split.size(0) * (m + n) * mem.operand_bits, mem.read_bandwidth),
-        "compute": ceil_div(m * n * K, fp.multipliers) * fp.issue_interval,
+        "compute": ceil_div(cells * K, fp.multipliers) * fp.issue_interval,
         "pipeline": fp.pipeline_depth - fp.issue_interval,
-        "writeback": ceil_div(m * n * fp16_accumulator_bits(config), mem.write_bandwidth),
+        "writeback": ceil_div(cells * fp16_accumulator_bits(config), mem.write_bandwidth),
     }
 
 
