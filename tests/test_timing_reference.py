@@ -158,7 +158,7 @@ def test_event_model_equals_reference(case):
 def test_stall_free_cases_equal_closed_form(case):
     config, ref, fast, _ = run_case(case)
     m, n, K = CASES[case][2]
-    assert ref.stalls["operand"] == ref.stalls["rng"] == ref.stalls["writeback"] == 0
+    assert stall_free_run(config, (m, n, K), fast)
     assert ref.cycles == fast.cycles == closed_form_cycles(config, m, n, K) == fast.ideal_cycles
 
 
@@ -171,6 +171,19 @@ def test_grid_has_stalls_of_every_cause():
     assert fp16 == {"fill", "operand", "drain"}
     # the write-back contends with loads on the shared port: loads wait, so operand stalls
     assert run_case("essop-shared-contention")[1].stalls["operand"] > 0
+
+
+def stall_free_run(config, shape, result) -> bool:
+    """No operand, rng or write-back stall; for FP16 also no partial issue group before the
+    last (a slot issues fewer than M products only when fewer have arrived: without an idle
+    cycle that costs a slot, so it is part of the definition, docs/timing.md)."""
+    if result.stalls["operand"] or result.stalls["rng"] or result.stalls["writeback"]:
+        return False
+    if config.datapath != "fp16":
+        return True
+    m, n, K = shape
+    full = -(-m * n * K // config.fp16.multipliers) * config.fp16.issue_interval
+    return result.busy["multipliers"] == full
 
 
 def _random_case(rng, datapath: str):
@@ -221,7 +234,7 @@ def test_closed_form_is_exact_without_stalls_on_random_configurations(datapath):
         assert (ev.cycles, ev.stalls, ev.busy) == (ref.cycles, ref.stalls, ref.busy), over
         closed = closed_form_cycles(config, m, n, K)
         assert ev.ideal_cycles == closed <= ev.cycles
-        if ev.stalls["operand"] == ev.stalls["rng"] == ev.stalls["writeback"] == 0:
+        if stall_free_run(config, (m, n, K), ev):
             stall_free += 1
             assert ev.cycles == closed, (over, (m, n, K))
         else:
