@@ -28,16 +28,17 @@ FP16 base: 8 multipliers, depth 4, issue interval 1, fp32 accumulators, 16-bit o
 2-vector halves, read 128 and write 64 bits/cycle, separate ports. Cases (m, n, K):
 
 - stall-free (4, 4, 6); K = 1 (3, 5, 1)
-- groups straddling batches: 5 multipliers (3, 4, 7); batch raised to one issue group:
-  16 multipliers, 1-vector halves, with operand stalls (2, 3, 9)
+- groups straddling batches: 5 multipliers (3, 4, 7); 16 multipliers on 1-vector halves
+  (a k-step holds 6 products: partial groups and operand stalls) (2, 3, 9)
 - issue interval 3 > depth 2 (3, 3, 4); issue interval 2, depth 5 (2, 5, 5)
 - operand stalls: read 8 (4, 4, 6)
 - shared port: read 8, write 4 (4, 3, 5); fp16 accumulators, write 4 (3, 3, 3)
 - fast-forward: 4 multipliers, 1-vector halves, phase period 4 (3, 3, 60); read 16 port-bound
   (4, 4, 50); shared port, read 16, write 8 (2, 6, 45)
 
-The grid contains stalls of every cause (checked below), and the stall-free cases equal the
-closed form.
+Operands are ready per k-step (as they arrive over the read port) and FP16 issues partial
+groups (docs/timing.md, issue 16). The grid contains stalls of every cause (checked below), and
+the stall-free cases equal the closed form.
 """
 
 from __future__ import annotations
