@@ -6,7 +6,8 @@ FP16 multipliers slower (fixed groups of exactly M: (16, 16, 64), V = 1, read 64
 M = 32 531 cycles, M = 33 593). docs/timing.md ("Monotonicity") states what holds now and why:
 
 - operand buffer: V' a multiple of V never takes more cycles than V, on dedicated ports (tiled
-  arrays) and on any port (FP16, whose only write-back follows its last load). Not for every
+  arrays) and on any port (FP16, whose only write-back follows its last load; proved for issue
+  interval 1, checked here for II = 1..3). Not for every
   V' > V (a half is freed only as a whole, so with V = 3, V' = 4 k-step 8 needs four k-steps
   consumed instead of three), and not on a shared port (a longer load, never preempted, can
   hold a write-back back; pinned below);
