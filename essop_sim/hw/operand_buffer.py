@@ -9,7 +9,10 @@ cycles.
 
 Operand buffer: two halves, each holding one batch (at most ``operand_buffer_vectors`` k-steps of
 one tile's operands). Batch j goes into half ``j % 2``. The loader loads batches in order; load j
-starts when its half is free (the consumer released batch j-2) and the read port is granted.
+starts when its half is free (the consumer released batch j-2) and the read port is granted. A
+load writes the batch's k-steps in order, so k-step i of a load that started at boundary s has
+arrived at s + ceil((i + 1) * bits_per_k_step / bandwidth) (:meth:`MemoryPorts.read_cycles`);
+the loader announces each load's start (``started``); its end follows from its bits.
 """
 
 from __future__ import annotations
@@ -117,10 +120,11 @@ class OperandBuffer:
         self.batches = batches
         self.load_bits = load_bits
         self.stats = stats
-        self.loaded = Signals(env)      # batch j -> fired at its load-done boundary (value: cycle)
+        self.started = Signals(env)     # batch j -> fired at its load-start boundary (value: cycle)
         self.half_free = Signals(env)   # batch j -> its half was released by batch j-2
         self.skip: Skip | None = None
         self.last_started = -1          # index of the last load that started
+        self.last_start = 0             # its start boundary (cycles)
         self.last_end = 0               # its done boundary (cycles)
 
     def release(self, j: int) -> None:
@@ -138,25 +142,29 @@ class OperandBuffer:
             skip = self.skip
             if skip is not None and skip.cut + 1 == j:
                 # Fast-forward: loads j .. j+count-1 happen inside the skipped run; load
-                # j+count-1 finishes exactly `shift` after load j-1 did (periodic steady state).
-                done = self.last_end + skip.shift
-                assert done >= env.now, "fast-forward would move time backwards"
+                # j+count-1 starts and ends exactly `shift` after load j-1 did (periodic
+                # steady state; full batches, so every load of the run takes as long).
                 bits = self.load_bits(j)
-                self.stats.busy["read_port"] += skip.count * self.ports.read_cycles(bits)
+                cycles = self.ports.read_cycles(bits)
+                start = self.last_start + skip.shift
+                assert start >= env.now, "fast-forward would move time backwards"
+                self.stats.busy["read_port"] += skip.count * cycles
                 self.stats.bits_read += skip.count * bits
-                yield env.timeout(done - env.now)
-                self.last_started, self.last_end = j + skip.count - 1, done
-                self.loaded.fire(j + skip.count - 1, done)
+                yield env.timeout(start - env.now)
+                last = j + skip.count - 1
+                self.last_started, self.last_start, self.last_end = last, start, start + cycles
+                self.started.fire(last, start)
+                yield env.timeout(cycles)
                 j += skip.count
                 continue
             bits = self.load_bits(j)
             cycles = self.ports.read_cycles(bits)
             yield port.request(LOAD)
-            self.last_started, self.last_end = j, env.now + cycles
+            self.last_started, self.last_start, self.last_end = j, env.now, env.now + cycles
+            self.started.fire(j, env.now)
             yield env.timeout(cycles)
             port.release()
             self.stats.busy["read_port"] += cycles
             self.stats.bits_read += bits
             self.stats.events += 1
-            self.loaded.fire(j, env.now)
             j += 1

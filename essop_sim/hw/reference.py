@@ -9,7 +9,8 @@ runs the reference of ``config.datapath``.
 Each iteration first settles the cycle boundary t, in this order:
 
 1. memory transfers whose last cycle was t-1 complete (a load marks its batch loaded, a
-   write-back empties the shadow register);
+   write-back empties the shadow register); a tiled array's loader also marks every k-step
+   whose vector pair has been written so far (per-entry valid bits);
 2. tiles whose pipeline drain ended become final;
 3. a final tile moves into the shadow register if it is empty, and requests the write port;
 4. the array (or multiplier array) starts its next batch (or issue group) if it is idle and
@@ -166,14 +167,17 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
     """Per-cycle timing of a tiled cell array (ESSOP, bit-serial, CBRAM), on the memory side
     above; every rule re-stated from docs/timing.md, no code shared with the event model.
 
-    Per batch: its operands are ready ``front_latency`` cycles after its load completes; a
-    tile's first batch (tile u >= 2) also waits for tile u-2's write-back (the shadow register
-    must be free for tile u-1); the batch's k-steps then run back to back, k-step k of tile u
-    taking ``step_cycles(u)`` cycles; ``on_cycle(u, c, busy, stalls)`` labels the datapath's
-    blocks in cycle c (0-based) of a k-step. A tile is final ``pipeline_stages`` cycles after its
-    last k-step; the array's idle cycles are labelled 'fill' (before the first batch), 'drain'
+    Per k-step: a load writes its batch's k-steps in order, one vector pair after the other, so
+    k-step i of a batch has arrived once its load has moved (i + 1) vector pairs' bits (bits moved
+    = cycles of transfer * read bandwidth); it is ready ``front_latency`` cycles later. The array
+    streams k-step after k-step, each once it is ready, k-step k of tile u taking
+    ``step_cycles(u)`` cycles; a tile's first k-step (tile u >= 2) also waits for tile u-2's
+    write-back (the shadow register must be free for tile u-1). ``on_cycle(u, c, busy,
+    stalls)`` labels the datapath's blocks in cycle c (0-based) of a k-step. A batch's buffer half
+    is free once its last k-step has ended. A tile is final ``pipeline_stages`` cycles after its
+    last k-step; the array's idle cycles are labelled 'fill' (before the first k-step), 'drain'
     (after the last: the last tile's wait, final, for the shadow register is 'writeback'),
-    'operand' (waiting for a load or the front end) or 'writeback' (waiting for the shadow).
+    'operand' (the next k-step not ready) or 'writeback' (ready, waiting for the shadow).
     ``writeback_bits(tile)`` gives a tile's write-back bits (default rows x cols x
     ``accumulator_bits``; the edge processor writes its W per-edge accumulators).
     """
@@ -195,26 +199,37 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
     busy = dict.fromkeys(blocks, 0)
     stalls = dict.fromkeys(stall_causes, 0)
     computed = [False] * nbatch
-    front: list[list[int]] = []           # [batch, cycles left] in the front end
-    ready: set[int] = set()               # batches whose first vectors reached the array
+    arrived = [0] * nbatch                # k-steps of each batch written into the buffer
+    front: list[list] = []                # [(batch, k-step), cycles left] in the front end
+    ready: set[tuple[int, int]] = set()   # k-steps whose vectors reached the array
     next_batch = 0
-    active = None                         # [batch, k, cycle in k-step, nk, last_of_tile, u]
+    next_k = 0                            # next k-step of next_batch
+    active = None                         # [batch, k, cycle in k-step, u] of a running k-step
     t = 0
     while True:
         if t > max_cycles:
             raise RuntimeError(f"reference did not finish in {max_cycles} cycles")
         # --- boundary t
-        for j in memory.settle_completions(t):
-            front.append([j, front_latency])
+        job = memory.read.job
+        if job is not None and job[0] == "load":   # vector pairs written so far
+            j = job[1]
+            _, _, tile, nk = geometry(j)
+            moved = (load_cycles[j] - memory.read.left) * mem.read_bandwidth
+            count = nk if memory.read.left == 0 else min(
+                nk, moved // ((tile.rows + tile.cols) * mem.operand_bits))
+            for k in range(arrived[j], count):
+                front.append([(j, k), front_latency])
+            arrived[j] = max(arrived[j], count)
+        memory.settle_completions(t)
         for entry in [e for e in front if e[1] == 0]:
             ready.add(entry[0])
             front.remove(entry)
         memory.settle_drain_and_shadow()
         if active is None and next_batch < nbatch:
             u, i, _tile, nk = geometry(next_batch)
-            shadow_ok = i != 0 or u < 2 or memory.wb_done_at[u - 2] is not None
-            if next_batch in ready and shadow_ok:
-                active = [next_batch, 0, 0, nk, i == per_tile - 1, u]
+            shadow_ok = next_k != 0 or i != 0 or u < 2 or memory.wb_done_at[u - 2] is not None
+            if (next_batch, next_k) in ready and shadow_ok:
+                active = [next_batch, next_k, 0, u]
         memory.settle_loader(lambda j: computed[j])
         memory.settle_arbitration()
         if memory.all_written() and active is None and next_batch == nbatch:
@@ -224,25 +239,25 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
         for entry in front:
             entry[1] -= 1
         if active is not None:
-            j, k, c, nk, last_of_tile, u = active
+            j, k, c, u = active
             on_cycle(u, c, busy, stalls)
-            c += 1
+            active[2] = c = c + 1
             if c == step_cycles(u):
-                c, k = 0, k + 1
-            if k == nk:
-                computed[j] = True
-                next_batch += 1
                 active = None
-                ready.discard(j)
-                if last_of_tile:
-                    memory.drain.append([u, pipeline_stages])
-            else:
-                active = [j, k, c, nk, last_of_tile, u]
-        elif next_batch == 0:
+                ready.discard((j, k))
+                next_k += 1
+                _, i, _tile, nk = geometry(j)
+                if next_k == nk:
+                    computed[j] = True
+                    next_batch += 1
+                    next_k = 0
+                    if i == per_tile - 1:
+                        memory.drain.append([u, pipeline_stages])
+        elif next_batch == 0 and next_k == 0:
             stalls["fill"] += 1
         elif next_batch == nbatch:
             stalls["writeback" if memory.final_waiting else "drain"] += 1
-        elif next_batch not in ready:
+        elif (next_batch, next_k) not in ready:
             stalls["operand"] += 1
         else:
             stalls["writeback"] += 1

@@ -13,8 +13,7 @@ k-steps are split into batches of at most V = ``memory.operand_buffer_vectors`` 
 operand-buffer half each). Batches are numbered globally: tile 0's batches first, then tile 1's.
 
 FP16: the multipliers see the whole [m, n] update as one tile (a flat product stream); its K
-k-steps are split into batches of ``fp16_batch_steps`` k-steps (V, raised where needed so that one
-buffer half holds at least one issue group of ``multipliers`` products).
+k-steps are split into batches of V k-steps (``fp16_batch_steps``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The shift scaler takes one k-step's operand vectors (the tile's rows delta elements and cols x
 elements) from the operand buffer and delivers their scaled magnitudes to the comparators
 ``shift_scaler_latency`` = Ls cycles later. It is pipelined: it accepts one vector pair per cycle
-('shift_scaler' busy: one cycle per k-step per tile). The first k-step of a batch can reach the
-comparators Ls cycles after the batch's load completed; later k-steps of the batch are scaled
-while earlier ones stream, so Ls is exposed only when the array waits for a load.
+('shift_scaler' busy: one cycle per k-step per tile). A k-step can reach the comparators Ls
+cycles after its vector pair arrived in the operand buffer; k-steps that arrive early are
+scaled while earlier ones stream, so Ls is exposed only when the array waits for operands.
 """
 
 from __future__ import annotations

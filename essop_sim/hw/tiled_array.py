@@ -5,10 +5,11 @@ tile processes all K outer products, in batches of operand-buffer halves. Proces
 
 - loader (:class:`~essop_sim.hw.operand_buffer.OperandBuffer`): loads batch after batch into
   alternating buffer halves over the read port;
-- array (:meth:`TiledArrayRun.array`): for each batch, waits for its operands (load done + the
-  front-end latency, e.g. ESSOP's shift scaler) and, at a tile's first batch, for the shadow
-  register to be free of tile u-2; then streams the batch's k-steps, ``step_cycles(u)`` cycles
-  each;
+- array (:meth:`TiledArrayRun.array`): streams the batch's k-steps, ``step_cycles(u)`` cycles
+  each; k-step i may start once its vector pair has arrived over the read port and passed the
+  front end (e.g. ESSOP's shift scaler), i.e. at load start + ceil((i + 1) * vector bits /
+  read bandwidth) + front latency, and a tile's first k-step also waits for the shadow register
+  to be free of tile u-2;
 - pipeline drain (:class:`~essop_sim.hw.counters.PipelineDrain`): a tile is final P cycles
   after its last compute cycle;
 - write-back (:class:`~essop_sim.hw.writeback.WritebackUnit`): shadow move and burst of
@@ -48,7 +49,7 @@ class TiledArrayRun(DatapathRun):
             here; others, e.g. ESSOP's 'rng', by :meth:`account`).
         array_busy, array_stalls: the busy and stall keys a fast-forwarded run of identical
             batches advances.
-        front_latency: cycles from a batch's load completing to its first k-step (cycles).
+        front_latency: cycles from a k-step's vectors arriving to the k-step starting (cycles).
         pipeline_stages: cycles from a tile's last compute cycle to its accumulators being
             final (cycles).
         accumulator_bits: bits written back per cell.
@@ -136,9 +137,13 @@ class TiledArrayRun(DatapathRun):
                         continue
                 else:
                     ff.reset()
-            done = yield buf.loaded.get(j)
-            buf.loaded.drop(j)
-            ready = done + self.front_latency
+            load_start = yield buf.started.get(j)
+            buf.started.drop(j)
+            nk = self.split.size(i)
+            tile = self.tiles[u]
+            vector_bits = (tile.rows + tile.cols) * self.operand_bits
+            # k-step 0 is ready once its vector pair has arrived and passed the front end
+            ready = load_start + self.ports.read_cycles(vector_bits) + self.front_latency
             if ready > env.now:
                 yield env.timeout(ready - env.now)
             if i == 0 and u >= 2:
@@ -150,9 +155,16 @@ class TiledArrayRun(DatapathRun):
                 waiting_operands = max(0, min(ready, start) - cut)
                 stalls["operand"] += waiting_operands
                 stalls["writeback"] += start - cut - waiting_operands
-            nk = self.split.size(i)
-            stream = nk * self.step_cycles(u)
-            yield env.timeout(stream)
+            # Later k-steps: k-step i ends at max(e_{i-1}, ready_i) + S. The arrival offsets
+            # ceil((i+1) * bits / bw) - i * S peak at i = 0 (load no slower than compute) or at
+            # the last k-step (slower), so the batch ends at the later of the two bounds.
+            step = self.step_cycles(u)
+            stream = nk * step
+            last_ready = (load_start + self.ports.read_cycles(nk * vector_bits)
+                          + self.front_latency)
+            end = max(start + stream, last_ready + step)
+            stalls["operand"] += end - start - stream
+            yield env.timeout(end - start)
             self.account(u, nk, stream)
             st.events += 1
             buf.release(j)

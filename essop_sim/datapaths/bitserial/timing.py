@@ -54,13 +54,13 @@ class BitSerialEventModel(TiledArrayRun):
 
 
 def closed_form_terms(config, m: int, n: int, K: int, precision: int) -> dict[str, int]:
-    """Terms of the stall-free cycle count: 'load' (first batch), 'quantiser', 'compute'
-    (tiles * K * ceil(p / b)), 'pipeline', 'writeback' (last tile)."""
+    """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
+    'quantiser', 'compute' (tiles * K * ceil(p / b)), 'pipeline', 'writeback' (last tile)."""
     mem, bs = config.memory, config.bitserial
     tiles, split = bitserial_geometry(config, m, n, K)
     first, last = tiles[0], tiles[-1]
     return {
-        "load": ceil_div(split.size(0) * (first.rows + first.cols) * mem.operand_bits,
+        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
                          mem.read_bandwidth),
         "quantiser": bs.quantiser_latency,
         "compute": len(tiles) * K * bit_steps(config, precision),

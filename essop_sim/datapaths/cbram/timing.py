@@ -64,13 +64,14 @@ class CbramEventModel(TiledArrayRun):
 
 
 def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
-    """Terms of the stall-free cycle count: 'load' (first batch), 'scaler', 'compute'
-    (tiles * K * ceil(BL / d) * (SET + read + RESET cycles)), 'pipeline', 'writeback'."""
+    """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
+    'scaler', 'compute' (tiles * K * ceil(BL / d) * (SET + read + RESET cycles)), 'pipeline',
+    'writeback'."""
     mem, c = config.memory, config.cbram
     tiles, split = cbram_geometry(config, m, n, K)
     first, last = tiles[0], tiles[-1]
     return {
-        "load": ceil_div(split.size(0) * (first.rows + first.cols) * mem.operand_bits,
+        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
                          mem.read_bandwidth),
         "scaler": c.shift_scaler_latency,
         "compute": len(tiles) * K * bit_periods(config) * bit_period(config),

@@ -76,14 +76,14 @@ class EdgeEventModel(TiledArrayRun):
 
 
 def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
-    """Stall-free cycles: 'load' (first batch), 'front', 'compute' (K ceil(W / z)), 'clash'
-    (K x the pattern's clash cycles per sample; 0 for clash_free when z divides n),
-    'overhead' (K x sample_overhead), 'pipeline', 'writeback' (W x A bits)."""
+    """Stall-free cycles: 'load' (the first k-step's vector pair: operands are ready per k-step,
+    docs/timing.md), 'front', 'compute' (K ceil(W / z)), 'clash' (K x the pattern's clash
+    cycles per sample; 0 for clash_free when z divides n), 'overhead' (K x sample_overhead),
+    'pipeline', 'writeback' (W x A bits)."""
     mem, c = config.memory, config.edge
     W, groups, clash, overhead = sample_terms(config, m, n)
-    first = BatchSplit(K, mem.operand_buffer_vectors).size(0)
     return {
-        "load": ceil_div(first * (m + n) * mem.operand_bits, mem.read_bandwidth),
+        "load": ceil_div((m + n) * mem.operand_bits, mem.read_bandwidth),
         "front": c.front_latency,
         "compute": K * groups,
         "clash": K * clash,

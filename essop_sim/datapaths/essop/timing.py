@@ -91,7 +91,7 @@ class EssopEventModel(TiledArrayRun):
 def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[str, int]:
     """The terms of ESSOP's stall-free cycle count (cycles); their sum is the total.
 
-    'load' (first batch load, ceil(min(V, K) * (r0 + c0) * operand_bits / read_bw)), 'scaler'
+    'load' (the first k-step's vector pair, ceil((r0 + c0) * operand_bits / read_bw)), 'scaler'
     (shift_scaler_latency), 'compute' (tiles * K * ceil(BL / bits_per_cycle)), 'pipeline'
     (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw)).
     """
@@ -99,7 +99,7 @@ def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[st
     tiles, split = essop_geometry(config, m, n, K)
     first, last = tiles[0], tiles[-1]
     return {
-        "load": ceil_div(split.size(0) * (first.rows + first.cols) * mem.operand_bits,
+        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
                          mem.read_bandwidth),
         "scaler": essop.shift_scaler_latency,
         "compute": len(tiles) * K * ceil_div(essop.bitstream_length, essop.bits_per_cycle),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...config import HardwareConfig
-from ...hw.scheduler import BatchSplit, ceil_div, check_shape
+from ...hw.scheduler import BatchSplit, check_shape
 from ...numerics.pattern import mask_cols
 
 
@@ -15,15 +15,13 @@ def fp16_cells(config: HardwareConfig, m: int, n: int) -> int:
 
 
 def fp16_batch_steps(config: HardwareConfig, m: int, n: int) -> int:
-    """k-steps per FP16 operand batch: max(V, ceil(multipliers / cells)), cells = m * n
-    (or W with a mask).
+    """k-steps per FP16 operand batch: V = ``memory.operand_buffer_vectors``.
 
-    A buffer half must hold at least one issue group of ``multipliers`` products, or the flat
-    product stream could need three batches at once (deadlock with double buffering); the
-    buffer is sized up to that minimum where V is smaller.
+    (Before issue 16 a half was raised to one issue group of ``multipliers`` products, because
+    fixed groups of exactly M products could need three batches at once; a slot now issues
+    whatever is loaded, up to M, so any V works.)
     """
-    return max(config.memory.operand_buffer_vectors, ceil_div(config.fp16.multipliers,
-                                                             fp16_cells(config, m, n)))
+    return config.memory.operand_buffer_vectors
 
 
 def fp16_geometry(config: HardwareConfig, m: int, n: int, K: int) -> BatchSplit:

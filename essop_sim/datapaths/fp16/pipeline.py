@@ -1,21 +1,21 @@
 """The pipelined FP16 multiplier array (timing and activity model).
 
 The baseline computes the N = m * n * K products delta_j * x_i of an update as one flat stream in
-k-major order (product p = k * m * n + j * n + i). ``multipliers`` = M products form an issue
-group: group q holds products q*M .. min((q+1)*M, N) - 1, G = ceil(N / M) groups. A group issues
-in one slot of ``issue_interval`` = II cycles (slots back to back when operands are ready); a
-product issued in cycle c leaves the pipeline at boundary c + D (D = ``pipeline_depth``) and is
-added into its accumulator in its last pipeline cycle c + D - 1.
+k-major order (product p = k * m * n + j * n + i). An issue slot of ``issue_interval`` = II
+cycles issues the next min(M, loaded and not yet issued) products of the stream (M =
+``multipliers``): a full group of M when that many are loaded, otherwise a partial group of
+whatever is loaded (docs/timing.md); without operand shortfalls there are G = ceil(N / M)
+slots. A product issued in cycle c leaves the pipeline at boundary c + D (D =
+``pipeline_depth``) and is added into its accumulator in its last pipeline cycle c + D - 1.
 
-Busy blocks: 'multipliers' (issue-slot cycles, G * II), 'pipeline' (cycles in which at least
+Busy blocks: 'multipliers' (issue-slot cycles, slots * II), 'pipeline' (cycles in which at least
 one product is in flight: the union of [c_q, c_q + D)), 'accumulators' (cycles in which a group
-is added: G).
+is added: one per slot).
 """
 
 from __future__ import annotations
 
 from ...config import HardwareConfig
-from ...hw.scheduler import ceil_div
 from .geometry import fp16_accumulator_bits, fp16_cells
 
 #: Bits of one inter-stage pipeline register of a binary16 multiplier (two 16-bit operands or
@@ -24,7 +24,7 @@ FP16_STAGE_BITS = 32
 
 
 class Fp16Multipliers:
-    """Issue groups, depth and activity of the FP16 multiplier array."""
+    """Issue width, depth and activity of the FP16 multiplier array."""
 
     def __init__(self, config: HardwareConfig, m: int, n: int, K: int):
         fp = config.fp16
@@ -33,14 +33,7 @@ class Fp16Multipliers:
         self.issue_interval = fp.issue_interval
         self.accumulator = fp.accumulator
         self.products = fp16_cells(config, m, n) * K
-        self.groups = ceil_div(self.products, self.multipliers)
         self.accumulator_bits = fp16_accumulator_bits(config)
-
-    def groups_owned(self, first: int, end: int, last: bool) -> int:
-        """Groups whose last product lies in products [first, end) (the batch that owns them
-        issues them); the final batch owns every group up to G."""
-        top = self.groups if last else end // self.multipliers
-        return top - first // self.multipliers
 
     def in_flight(self, start: int, groups: int, prev_end: int) -> tuple[int, int]:
         """'pipeline' busy cycles added by ``groups`` slots issued back to back from ``start``,

@@ -1,15 +1,16 @@
 """The pipelined FP16 baseline as a SimPy event model composed of its blocks.
 
-Processes: the loader (:class:`~essop_sim.hw.operand_buffer.OperandBuffer`, batches of
-``fp16_batch_steps`` k-steps of the whole x and delta vectors), the multiplier array (this
-module: issues the flat product stream, one group of ``multipliers`` products per
-``issue_interval`` slot), the pipeline drain (results final D cycles after the last issue) and
-the write-back unit (all m * n accumulators, one burst).
+Processes: the loader (:class:`~essop_sim.hw.operand_buffer.OperandBuffer`, batches of V
+k-steps of the whole x and delta vectors), the multiplier array (this module: issues the flat
+product stream, one issue slot of ``issue_interval`` cycles at a time), the pipeline drain
+(results final D cycles after the last issue) and the write-back unit (all m * n accumulators,
+one burst).
 
-A group needs the operands of every product in it; batches load in order, so it may issue once
-the batch holding its *last* product is loaded (that batch "owns" the group). A buffer half is
-released when the group holding the batch's last product has finished its issue slot; when that
-group straddles into the next batch, the release happens one slot into the next batch.
+A load writes its k-steps in order: k-step i of a load started at s has arrived at
+s + ceil((i + 1) * (m + n) * operand_bits / read_bw), and with it its m * n products. A free
+multiplier array issues, in each slot, the next min(M, arrived and not yet issued) products
+(a partial group when fewer than M are in); it waits only when none is. A buffer half is
+released at the end of the slot that issued the batch's last product. See docs/timing.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ...config import HardwareConfig
 from ...hw.counters import PipelineDrain
 from ...hw.fastforward import FastForward
 from ...hw.operand_buffer import MemoryPorts, OperandBuffer, Skip
-from ...hw.scheduler import ceil_div
+from ...hw.scheduler import ceil_div, check_shape
 from ...hw.sim import DatapathRun, Stats
 from ...hw.writeback import WritebackUnit
 from .geometry import fp16_accumulator_bits, fp16_cells, fp16_geometry
@@ -65,85 +66,100 @@ class Fp16EventModel(DatapathRun):
         return self.cells * self.mult.accumulator_bits
 
     def array(self):
-        """The multiplier array: issue each batch's groups once its operands are loaded."""
+        """The multiplier array: issue slot after slot whatever has arrived, up to M products."""
         env, st, buf, mult, ff = self.env, self.stats, self.buffer, self.mult, self.fast_forward
         busy, stalls = st.busy, st.stalls
-        ii, M = mult.issue_interval, mult.multipliers
-        per_batch = self.split.steps * self.cells   # products per full batch
+        ii, M, N = mult.issue_interval, mult.multipliers, mult.products
+        mn, V, nbatch = self.cells, self.split.steps, self.batches   # products per k-step
+        per_batch = V * mn                       # products per full batch
+        vector_bits = (self.m + self.n) * self.operand_bits
+        bandwidth = self.ports.read_bandwidth
         last_full = self.split.last_full
-        pending = None      # batch whose half waits for the straddling group to issue
         flight_end = 0      # boundary until which products are in flight
-        j = 0
-        while j < self.batches:
-            cut = env.now
-            first = j * per_batch
-            if ff is not None:
-                if 1 <= j < last_full and buf.last_started == j:
-                    state = (buf.last_end - cut, first % M, pending is not None,
-                             max(0, flight_end - cut))
-                    skip = ff.consider(0, j, last_full, state, cut)
-                    if skip is not None:
-                        count, shift = skip
-                        buf.skip = Skip(j, count, shift)
-                        if pending is not None:
-                            buf.release(pending)   # wakes the loader, which reads the skip
-                        yield env.timeout(shift)
-                        flight_end += shift
-                        if pending is not None:
-                            pending = j - 1 + count
-                        else:
-                            buf.release(j - 1 + count)
-                        j += count
-                        continue
+        issued = 0          # products issued so far
+        rel = 0             # next batch to release
+        known, known_start = -1, 0   # last load seen to start, and its start (None: arrived)
+        while issued < N:
+            now = env.now
+            while known + 1 < nbatch and buf.started.get(known + 1).triggered:
+                known += 1
+                known_start = buf.started.get(known).value
+                buf.started.drop(known)
+            size = self.split.size(known) if known >= 0 else 0
+            if known_start is None:
+                got = size
+            else:
+                got = min(size, (now - known_start) * bandwidth // vector_bits)
+            backlog = (max(known, 0) * V + got) * mn - issued
+            if backlog <= 0:   # nothing to issue: wait for the next k-step's vectors
+                if known >= 0 and got < size:
+                    arrive = known_start + self.ports.read_cycles((got + 1) * vector_bits)
+                    yield env.timeout(arrive - now)
                 else:
-                    ff.reset()
-            done = yield buf.loaded.get(j)
-            buf.loaded.drop(j)
-            start = env.now
-            if j == 0:
-                stalls["fill"] += start
-            else:
-                stalls["operand"] += start - cut
-            last = j == self.batches - 1
-            end = min(first + per_batch, mult.products)
-            groups = mult.groups_owned(first, end, last)
-            assert done <= start and groups >= 1
-            if last:   # results final D cycles after the last group's issue cycle
-                self.drain.finish(0, (groups - 1) * ii + mult.depth)
-            added, flight_end = mult.in_flight(start, groups, flight_end)
+                    yield buf.started.get(known + 1)
+                stalls["fill" if issued == 0 else "operand"] += env.now - now
+                continue
+            if backlog >= M:   # full slots, up to the one that issues batch rel's last product
+                last_product = min((rel + 1) * per_batch, N) - 1
+                slots = min(backlog // M, (last_product - issued) // M + 1)
+                take = slots * M
+            else:              # a partial group of whatever has arrived
+                slots, take = 1, backlog
+            if issued + take == N:   # results final D cycles after the last issue cycle
+                self.drain.finish(0, (slots - 1) * ii + mult.depth)
+            added, flight_end = mult.in_flight(now, slots, flight_end)
             busy["pipeline"] += added
-            busy["multipliers"] += groups * ii
-            busy["accumulators"] += groups
-            if pending is not None:
-                yield env.timeout(ii)
-                buf.release(pending)
-                pending = None
-                yield env.timeout((groups - 1) * ii)
-            else:
-                yield env.timeout(groups * ii)
+            busy["multipliers"] += slots * ii
+            busy["accumulators"] += slots
+            issued += take
+            yield env.timeout(slots * ii)
             st.events += 1
-            if last or end % M == 0:
-                buf.release(j)
+            released = False
+            while rel < nbatch and min((rel + 1) * per_batch, N) <= issued:
+                buf.release(rel)
+                rel += 1
+                released = True
+            if ff is None or not released:
+                continue
+            # Decision point: batches < j released, the array free. Certified when load j is
+            # the last load started (load j+1 waits for the half just released).
+            j, cut = rel, env.now
+            if 1 <= j < last_full and buf.last_started == j:
+                state = (max(0, buf.last_end - cut), issued - j * per_batch,
+                         max(0, flight_end - cut))
+                skip = ff.consider(0, j, last_full, state, cut)
+                if skip is not None:
+                    count, shift = skip
+                    buf.skip = Skip(j, count, shift)
+                    yield env.timeout(shift)
+                    flight_end += shift
+                    issued += count * per_batch
+                    if count > 1:   # loads j+1 .. j+count-1 were skipped
+                        buf.started.drop(j + 1)
+                    known, known_start = j + count - 1, None
+                    buf.release(j - 1 + count)   # batch j-1+count ends now, like j-1 did
+                    rel = j + count
             else:
-                pending = j
-            j += 1
+                ff.reset()
         self.compute_end = env.now
 
 
 def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[str, int]:
     """The terms of the FP16 baseline's stall-free cycle count (cycles).
 
-    'load' (first batch), 'compute' (G * II with G = ceil(m*n*K / multipliers)), 'pipeline'
-    (D - II: the last product leaves D cycles after its issue cycle, which starts II cycles
-    before the compute term ends), 'writeback' (ceil(m * n * acc_bits / write_bw)). The total
-    is load + compute + max(0, pipeline + writeback) (:func:`closed_form_cycles`); for II = 1,
-    load + ceil(products / multipliers) + D - 1 + writeback.
+    'load' (the first k-step's vectors, ceil((m + n) * operand_bits / read_bw)), 'compute'
+    (G * II with G = ceil(m*n*K / multipliers)), 'pipeline' (D - II: the last product leaves D
+    cycles after its issue cycle, which starts II cycles before the compute term ends),
+    'writeback' (ceil(m * n * acc_bits / write_bw)). The total is load + compute + max(0,
+    pipeline + writeback) (:func:`closed_form_cycles`); for II = 1, load + ceil(products /
+    multipliers) + D - 1 + writeback. Exact when there is no operand stall and no partial
+    issue group before the last (busy['multipliers'] = G * II); a lower bound otherwise.
     """
     mem, fp = config.memory, config.fp16
-    split = fp16_geometry(config, m, n, K)
+    check_shape(m, n, K)
     cells = fp16_cells(config, m, n)
     return {
-        "load": ceil_div(split.size(0) * (m + n) * mem.operand_bits, mem.read_bandwidth),
+        "load": ceil_div((m + n) * mem.operand_bits, mem.read_bandwidth),
         "compute": ceil_div(cells * K, fp.multipliers) * fp.issue_interval,
         "pipeline": fp.pipeline_depth - fp.issue_interval,
         "writeback": ceil_div(cells * fp16_accumulator_bits(config), mem.write_bandwidth),
