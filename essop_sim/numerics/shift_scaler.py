@@ -116,3 +116,24 @@ def accumulator_shifts(ex: np.ndarray, ed: np.ndarray,
     E = int(total[active].max()) if active.any() else 0
     s = np.where(active, E - total, 0).astype(np.int64)
     return E, s
+
+
+def scale_plan(x: np.ndarray, delta: np.ndarray, granularity: str, fraction_bits: int,
+               rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray,
+                                   np.ndarray]:
+    """The shift scaler's pass over an update's operands, as the stochastic datapaths use it.
+
+    Reads x [K, n] and delta [K, m] ``rows`` outer products at a time (rejecting NaN/Inf by
+    name), and returns (ex, ed, active, E, lsh, rsh): the scale exponents per outer product
+    (int64 [K] each), which outer products have both operands non-zero, the accumulator's
+    common exponent E, and the left/right shifts (int64 [K]) with which count k enters an
+    accumulator of ``fraction_bits`` fraction bits: (c << lsh[k]) >> rsh[k]
+    (docs/numerics-essop.md).
+    """
+    ex, nzx = exponents(row_max_abs(x, "x", rows), granularity)
+    ed, nzd = exponents(row_max_abs(delta, "delta", rows), granularity)
+    active = nzx & nzd
+    E, s = accumulator_shifts(ex, ed, active)
+    lsh = np.maximum(fraction_bits - s, 0).astype(np.int64)
+    rsh = np.minimum(np.maximum(s - fraction_bits, 0), 63).astype(np.int64)
+    return ex, ed, active, E, lsh, rsh

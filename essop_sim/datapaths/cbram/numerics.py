@@ -113,15 +113,8 @@ def cbram_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     chunk = max(1, int(chunk or DEFAULT_CHUNK))
 
     # Shift scaler (ESSOP's block): exponents, active outer products, accumulator shifts.
-    rows = max(chunk, 1 << 14)
-    mx = shift_scaler.row_max_abs(x, "x", rows)
-    md = shift_scaler.row_max_abs(delta, "delta", rows)
-    ex, nzx = shift_scaler.exponents(mx, c.scaling.granularity)
-    ed, nzd = shift_scaler.exponents(md, c.scaling.granularity)
-    active = nzx & nzd
-    E, s = shift_scaler.accumulator_shifts(ex, ed, active)
-    lsh = np.maximum(F - s, 0).astype(np.int64)
-    rsh = np.minimum(np.maximum(s - F, 0), 63).astype(np.int64)
+    ex, ed, active, E, lsh, rsh = shift_scaler.scale_plan(x, delta, c.scaling.granularity, F,
+                                                          max(chunk, 1 << 14))
 
     S = dv.pulse_steps_table(c)
     Tx = dv.side_tables(c, int(config.seed), dv.SIDE_X, min(C, n))

@@ -123,14 +123,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     # Pass 1: scale exponents (also rejects NaN/Inf, naming the element).
     t0 = clock()
     rows = max(chunk, (CHUNK_BYTES // 8) // (n + m))
-    mx = shift_scaler.row_max_abs(x, "x", rows)
-    md = shift_scaler.row_max_abs(delta, "delta", rows)
-    ex, nzx = shift_scaler.exponents(mx, c.scaling.granularity)
-    ed, nzd = shift_scaler.exponents(md, c.scaling.granularity)
-    active = nzx & nzd
-    E, s = shift_scaler.accumulator_shifts(ex, ed, active)
-    lsh = np.maximum(F - s, 0).astype(np.int64)
-    rsh = np.minimum(np.maximum(s - F, 0), 63).astype(np.int64)
+    ex, ed, active, E, lsh, rsh = shift_scaler.scale_plan(x, delta, c.scaling.granularity, F,
+                                                          rows)
     if timings is not None:
         timings["exponents"] = timings.get("exponents", 0.0) + clock() - t0
 
