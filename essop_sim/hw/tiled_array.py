@@ -33,7 +33,7 @@ import simpy
 from .counters import PipelineDrain
 from .fastforward import FastForward
 from .operand_buffer import MemoryPorts, OperandBuffer, Skip
-from .scheduler import BatchSplit, Tile
+from .scheduler import BatchSplit, Tile, ceil_div
 from .sim import DatapathRun, Stats
 from .writeback import WritebackUnit
 
@@ -172,3 +172,23 @@ class TiledArrayRun(DatapathRun):
                 self.drain.finish(u, self.pipeline_stages)
             j += 1
         self.compute_end = env.now
+
+
+def tiled_closed_form(config: Any, tiles: Sequence[Tile], K: int, *, front: tuple[str, int],
+                      step_cycles: int, pipeline_stages: int,
+                      accumulator_bits: int) -> dict[str, int]:
+    """The stall-free cycle terms of a tiled array whose k-step takes ``step_cycles`` on every
+    tile (cycles; their sum is the total, exact when no 'operand' or 'writeback' stall occurs):
+    'load' (the first k-step's vector pair, ceil((r0 + c0) * operand_bits / read_bw)), the front
+    end (``front`` = (name, latency)), 'compute' (tiles * K * step_cycles), 'pipeline'
+    (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw))."""
+    mem = config.memory
+    first, last = tiles[0], tiles[-1]
+    name, latency = front
+    return {
+        "load": ceil_div((first.rows + first.cols) * mem.operand_bits, mem.read_bandwidth),
+        name: latency,
+        "compute": len(tiles) * K * step_cycles,
+        "pipeline": pipeline_stages,
+        "writeback": ceil_div(last.rows * last.cols * accumulator_bits, mem.write_bandwidth),
+    }

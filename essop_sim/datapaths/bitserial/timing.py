@@ -7,8 +7,7 @@ broadcast; see docs/bitserial.md.
 
 from __future__ import annotations
 
-from ...hw.scheduler import ceil_div
-from ...hw.tiled_array import TiledArrayRun
+from ...hw.tiled_array import TiledArrayRun, tiled_closed_form
 from .geometry import bit_steps, bitserial_geometry
 
 #: Busy-cycle keys (block -> cycles).
@@ -56,15 +55,9 @@ class BitSerialEventModel(TiledArrayRun):
 def closed_form_terms(config, m: int, n: int, K: int, precision: int) -> dict[str, int]:
     """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
     'quantiser', 'compute' (tiles * K * ceil(p / b)), 'pipeline', 'writeback' (last tile)."""
-    mem, bs = config.memory, config.bitserial
-    tiles, split = bitserial_geometry(config, m, n, K)
-    first, last = tiles[0], tiles[-1]
-    return {
-        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
-                         mem.read_bandwidth),
-        "quantiser": bs.quantiser_latency,
-        "compute": len(tiles) * K * bit_steps(config, precision),
-        "pipeline": bs.pipeline_stages,
-        "writeback": ceil_div(last.rows * last.cols * bs.accumulator_bits,
-                              mem.write_bandwidth),
-    }
+    bs = config.bitserial
+    tiles, _ = bitserial_geometry(config, m, n, K)
+    return tiled_closed_form(config, tiles, K, front=("quantiser", bs.quantiser_latency),
+                             step_cycles=bit_steps(config, precision),
+                             pipeline_stages=bs.pipeline_stages,
+                             accumulator_bits=bs.accumulator_bits)

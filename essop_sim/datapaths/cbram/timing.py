@@ -7,8 +7,7 @@ RNG broadcast; see docs/cbram.md, "Timing".
 
 from __future__ import annotations
 
-from ...hw.scheduler import ceil_div
-from ...hw.tiled_array import TiledArrayRun
+from ...hw.tiled_array import TiledArrayRun, tiled_closed_form
 from .geometry import bit_period, bit_periods, cbram_geometry, phase_cycles
 
 #: Busy-cycle keys (block -> cycles).
@@ -67,14 +66,9 @@ def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
     """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
     'scaler', 'compute' (tiles * K * ceil(BL / d) * (SET + read + RESET cycles)), 'pipeline',
     'writeback'."""
-    mem, c = config.memory, config.cbram
-    tiles, split = cbram_geometry(config, m, n, K)
-    first, last = tiles[0], tiles[-1]
-    return {
-        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
-                         mem.read_bandwidth),
-        "scaler": c.shift_scaler_latency,
-        "compute": len(tiles) * K * bit_periods(config) * bit_period(config),
-        "pipeline": c.pipeline_stages,
-        "writeback": ceil_div(last.rows * last.cols * c.accumulator_bits, mem.write_bandwidth),
-    }
+    c = config.cbram
+    tiles, _ = cbram_geometry(config, m, n, K)
+    return tiled_closed_form(config, tiles, K, front=("scaler", c.shift_scaler_latency),
+                             step_cycles=bit_periods(config) * bit_period(config),
+                             pipeline_stages=c.pipeline_stages,
+                             accumulator_bits=c.accumulator_bits)

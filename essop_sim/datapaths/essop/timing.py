@@ -17,7 +17,7 @@ from ...hw.rng_bank import RngBanks
 from ...hw.scheduler import ceil_div
 from ...hw.shift_scaler import ShiftScaler
 from ...hw.sim import Stats
-from ...hw.tiled_array import TiledArrayRun
+from ...hw.tiled_array import TiledArrayRun, tiled_closed_form
 from ...numerics.pattern import mask_array
 from .geometry import essop_geometry
 
@@ -95,15 +95,9 @@ def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[st
     (shift_scaler_latency), 'compute' (tiles * K * ceil(BL / bits_per_cycle)), 'pipeline'
     (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw)).
     """
-    mem, essop = config.memory, config.essop
-    tiles, split = essop_geometry(config, m, n, K)
-    first, last = tiles[0], tiles[-1]
-    return {
-        "load": ceil_div((first.rows + first.cols) * mem.operand_bits,
-                         mem.read_bandwidth),
-        "scaler": essop.shift_scaler_latency,
-        "compute": len(tiles) * K * ceil_div(essop.bitstream_length, essop.bits_per_cycle),
-        "pipeline": essop.pipeline_stages,
-        "writeback": ceil_div(last.rows * last.cols * essop.accumulator_bits,
-                              mem.write_bandwidth),
-    }
+    essop = config.essop
+    tiles, _ = essop_geometry(config, m, n, K)
+    return tiled_closed_form(config, tiles, K, front=("scaler", essop.shift_scaler_latency),
+                             step_cycles=ceil_div(essop.bitstream_length, essop.bits_per_cycle),
+                             pipeline_stages=essop.pipeline_stages,
+                             accumulator_bits=essop.accumulator_bits)
