@@ -11,10 +11,10 @@ from .loader import (
     load_config,
     parse_override,
 )
-from .model import CostConfig, HardwareConfig, MemoryConfig
+from .model import CostConfig, HardwareConfig, MemoryConfig, ScalingConfig
 from .schema import describe
 
 __all__ = [
-    "CostConfig", "HardwareConfig", "MemoryConfig", "config_digest", "config_from_mapping",
-    "config_to_dict", "describe", "load_config", "parse_override",
+    "CostConfig", "HardwareConfig", "MemoryConfig", "ScalingConfig", "config_digest",
+    "config_from_mapping", "config_to_dict", "describe", "load_config", "parse_override",
 ]

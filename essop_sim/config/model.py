@@ -43,6 +43,21 @@ def section(factory: type, doc: str) -> Any:
 
 
 @dataclass(frozen=True)
+class ScalingConfig:
+    """Power-of-two shift scaler that maps unbounded operands into [0, 1]: a shared block, the
+    ``scaling`` section of every datapath built on it (``essop.scaling``, ``cbram.scaling``)."""
+
+    granularity: str = param("vector", "Scale exponent per operand vector (one per outer "
+                             "product k and operand) or one per 'batch' (all K of an update).",
+                             choices=("vector", "batch"))
+    learning_rate: float = param(1.0, "Learning rate eta; the update is -eta * dW.", low=0.0,
+                                 high=1e6)
+    learning_rate_mode: str = param("shift", "'shift': eta rounded to the nearest power of two "
+                                    "2^round(log2 eta) and applied as a shift; 'multiply': a real "
+                                    "multiply by eta.", choices=("shift", "multiply"))
+
+
+@dataclass(frozen=True)
 class MemoryConfig:
     """Operand buffers, memory ports and the clock."""
 

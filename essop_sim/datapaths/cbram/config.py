@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config.model import param, section
+from ...config.model import ScalingConfig, param, section
 from ...errors import ConfigError
 
 
@@ -60,20 +60,6 @@ class CbramDeviceConfig:
 
 
 @dataclass(frozen=True)
-class CbramScalingConfig:
-    """Power-of-two shift scaler that maps unbounded operands into [0, 1]."""
-
-    granularity: str = param("vector", "Scale exponent per operand vector (one per outer "
-                             "product k and operand) or one per 'batch' (all K of an update).",
-                             choices=("vector", "batch"))
-    learning_rate: float = param(1.0, "Learning rate eta; the update is -eta * dW.", low=0.0,
-                                 high=1e6)
-    learning_rate_mode: str = param("shift", "'shift': eta rounded to the nearest power of two "
-                                    "and applied as a shift; 'multiply': a real multiply.",
-                                    choices=("shift", "multiply"))
-
-
-@dataclass(frozen=True)
 class CbramConfig:
     """ESSOP's AND array and counters with a CBRAM stochastic bitstream source."""
 
@@ -101,7 +87,7 @@ class CbramConfig:
                                  "accumulators (sense -> AND -> counter).", unit="cycles",
                                  low=0, high=1024)
     device: CbramDeviceConfig = section(CbramDeviceConfig, "CBRAM devices and pulses.")
-    scaling: CbramScalingConfig = section(CbramScalingConfig, "Shift scaler and learning rate.")
+    scaling: ScalingConfig = section(ScalingConfig, "Shift scaler and learning rate.")
 
 
 def check(c: CbramConfig, source: str) -> None:

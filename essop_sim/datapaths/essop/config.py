@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ...config.model import param, section
+from ...config.model import ScalingConfig, param, section
 from ...errors import ConfigError
 from ...numerics.pattern import MaskConfig
 
@@ -52,20 +52,6 @@ class RngConfig:
     fanout: int = param(0, "Comparators one bank output can drive per cycle; a bank shared by "
                         "more comparators broadcasts in ceil(sharers / fanout) cycles per bit "
                         "step. 0 = unlimited.", unit="comparators", low=0, high=1 << 20)
-
-
-@dataclass(frozen=True)
-class ScalingConfig:
-    """Power-of-two shift scaler that maps unbounded operands into [0, 1]."""
-
-    granularity: str = param("vector", "Scale exponent per operand vector (one per outer "
-                             "product k and operand) or one per 'batch' (all K of an update).",
-                             choices=("vector", "batch"))
-    learning_rate: float = param(1.0, "Learning rate eta; the update is -eta * dW.", low=0.0,
-                                 high=1e6)
-    learning_rate_mode: str = param("shift", "'shift': eta rounded to the nearest power of two "
-                                    "2^round(log2 eta) and applied as a shift; 'multiply': a real "
-                                    "multiply by eta.", choices=("shift", "multiply"))
 
 
 @dataclass(frozen=True)
