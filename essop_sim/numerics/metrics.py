@@ -43,6 +43,17 @@ def exact_update(x: np.ndarray, delta: np.ndarray, chunk_rows: int = EXACT_CHUNK
     return out
 
 
+def relative_error(estimate: np.ndarray, exact: np.ndarray) -> float:
+    """||estimate - exact||_F / ||exact||_F (0.0 when both are zero, inf when only ``exact``
+    is), for a datapath's own decisions (e.g. a precision search) without the full
+    :func:`update_error`."""
+    norm = float(np.linalg.norm(exact))
+    diff = float(np.linalg.norm(estimate - exact))
+    if norm == 0.0:
+        return 0.0 if diff == 0.0 else math.inf
+    return diff / norm
+
+
 def update_error(estimate: np.ndarray, exact: np.ndarray) -> dict[str, float]:
     """How far ``estimate`` is from ``exact`` (same shape), as plain floats.
 
@@ -89,4 +100,4 @@ def update_error(estimate: np.ndarray, exact: np.ndarray) -> dict[str, float]:
         }
 
 
-__all__ = ["exact_update", "update_error"]
+__all__ = ["exact_update", "relative_error", "update_error"]

@@ -16,7 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ...numerics.metrics import exact_update
+from ...numerics.metrics import exact_update, relative_error
 from ...numerics.result import OuterProductResult
 from ...numerics.shift_scaler import accumulator_shifts, exponent_of, row_max_abs
 from .config import OPERAND_BITS
@@ -123,14 +123,6 @@ def _pass(x, delta, c, prep: _Prepared, p: int, chunk: int):
     return acc, prep.E - c.accumulator_fraction_bits - fx - fd, int(overflows[0]), clips
 
 
-def _rel_error(dw: np.ndarray, exact: np.ndarray) -> float:
-    norm = float(np.linalg.norm(exact))
-    diff = float(np.linalg.norm(dw - exact))
-    if norm == 0.0:
-        return 0.0 if diff == 0.0 else math.inf
-    return diff / norm
-
-
 def bitserial_outer_product(x: np.ndarray, delta: np.ndarray, config, seed: int = 0, *,
                             chunk: int | None = None,
                             precision: int | None = None) -> OuterProductResult:
@@ -152,7 +144,7 @@ def bitserial_outer_product(x: np.ndarray, delta: np.ndarray, config, seed: int 
     for p in candidates:
         raw, lsb_exp, overflows, clips = _pass(x, delta, c, prep, p, chunk)
         dw = np.ldexp(raw.astype(np.float64), lsb_exp)
-        if exact is None or _rel_error(dw, exact) <= c.tolerance:
+        if exact is None or relative_error(dw, exact) <= c.tolerance:
             break
     return OuterProductResult(
         datapath="bitserial", dw=dw, update=-dw, raw=raw, lsb_weight=math.ldexp(1.0, lsb_exp),

@@ -17,7 +17,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ...numerics.metrics import exact_update
+from ...numerics.metrics import exact_update, relative_error
 from ...numerics.result import OuterProductResult
 from .config import fraction_bits
 from .pattern import mask_of, pattern_cols
@@ -73,14 +73,6 @@ def weight_update(acc: np.ndarray, c) -> tuple[np.ndarray, int]:
     return np.clip(u, lo, hi).astype(np.int64), sat
 
 
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    norm = float(np.linalg.norm(b))
-    diff = float(np.linalg.norm(a - b))
-    if norm == 0.0:
-        return 0.0 if diff == 0.0 else math.inf
-    return diff / norm
-
-
 def edge_outer_product(x: np.ndarray, delta: np.ndarray, config, seed: int = 0, *,
                        chunk: int | None = None) -> OuterProductResult:
     """The edge processor's bit-exact masked sum_k delta_k x_k^T (deterministic: ``seed``
@@ -112,4 +104,4 @@ def edge_outer_product(x: np.ndarray, delta: np.ndarray, config, seed: int = 0, 
         lsb_weight=math.ldexp(1.0, -(fx + fd)), learning_rate=math.ldexp(1.0, -c.lr_shift),
         activity={"accumulator_saturations": int(saturations[0]), "quantiser_clips": clips,
                   "weight_saturations": wsat, "k": int(K)},
-        hints={"edges": int(cols.size), "masked_rel_error": _rel(dw, masked_exact)})
+        hints={"edges": int(cols.size), "masked_rel_error": relative_error(dw, masked_exact)})
