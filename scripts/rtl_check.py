@@ -27,7 +27,8 @@ def describe(case) -> str:
     text += (f" {r.sharing} {r.sequence} fo={r.fanout} cb={e.counter_bits} "
              f"A={e.accumulator_bits} F={e.accumulator_fraction_bits} {e.overflow} "
              f"Ls={e.shift_scaler_latency} P={e.pipeline_stages} {e.scaling.granularity}")
-    return text + (f" tile={case.tile}" if case.tile else "")
+    text += f" tile={case.tile}" if case.tile else ""
+    return text + (f" x{case.repeat} back to back" if case.repeat > 1 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     failed, overflowed, saturated = [], 0, 0
     for case in cases:
-        res = check_tile(case.config, case.x, case.delta, tile=case.tile)
+        res = check_tile(case.config, case.x, case.delta, tile=case.tile, repeat=case.repeat)
         status = "PASS" if res.passed else "FAIL"
         extra = ""
         if res.counter_overflows is not None:

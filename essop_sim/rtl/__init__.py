@@ -1,5 +1,6 @@
-"""Register-transfer-level (Amaranth HDL) descriptions of essop-sim hardware blocks, and cross-checks
-that simulate them cycle by cycle against the bit-exact numerics and the timing event model.
+"""Register-transfer-level (Amaranth HDL) descriptions of essop-sim hardware blocks, and
+cross-checks that simulate them cycle by cycle against the bit-exact numerics and the timing
+event model.
 
 Optional: this package needs amaranth 0.5 (``pip install -e ".[rtl]"``). Nothing outside
 ``essop_sim.rtl`` imports amaranth. Modules: :mod:`.params` (a tile's parameters from a

@@ -17,14 +17,16 @@ from ..config import HardwareConfig
 @dataclass(frozen=True)
 class CheckCase:
     """One cross-check: a configuration, operands x [K, n] and delta [K, m], the tile to check,
-    and what the case was built to provoke (``overflow``: some counter overflows;
-    ``saturation``: some accumulator step leaves the A-bit range)."""
+    how many times to run it back to back (``repeat``), and what the case was built to provoke
+    (``overflow``: some counter overflows; ``saturation``: some accumulator step leaves the
+    A-bit range)."""
 
     name: str
     config: HardwareConfig
     x: np.ndarray
     delta: np.ndarray
     tile: int = 0
+    repeat: int = 1
     overflow: bool = False
     saturation: bool = False
 
@@ -139,26 +141,30 @@ def edge_cases() -> list[CheckCase]:
     # Partial last bit step (BL = 7, b = 2): the banks advance by one number on it.
     cfg = essop_config(2, 2, bitstream_length=7, bits_per_cycle=2, rng_sequence="continue")
     cases.append(CheckCase("partial_step", cfg, gen.normal(size=(4, 2)),
-                           gen.normal(size=(4, 2))))
+                           gen.normal(size=(4, 2)), repeat=2))
     cfg = essop_config(2, 3, bitstream_length=5, bits_per_cycle=3, rng_sharing="element")
     cases.append(CheckCase("partial_step_b3_element", cfg, gen.normal(size=(3, 3)),
                            gen.normal(size=(3, 2))))
     # RNG broadcast: fan-out 2 over 3 columns and 4 rows -> g = 2 cycles per bit step.
     cfg = essop_config(4, 3, bitstream_length=8, rng_fanout=2, shift_scaler_latency=3)
-    cases.append(CheckCase("fanout_g2", cfg, gen.normal(size=(3, 3)), gen.normal(size=(3, 4))))
+    cases.append(CheckCase("fanout_g2", cfg, gen.normal(size=(3, 3)), gen.normal(size=(3, 4)),
+                           repeat=2))
     cfg = essop_config(3, 3, bitstream_length=6, rng_fanout=1, bits_per_cycle=2,
                        pipeline_stages=1)
     cases.append(CheckCase("fanout_g3_b2", cfg, gen.normal(size=(2, 3)),
                            gen.normal(size=(2, 3))))
-    # Alignment shifts beyond F + cb (vector granularity, scales 2^40 apart): v = 0.
-    cfg = essop_config(2, 2, bitstream_length=8, counter_bits=4, accumulator_fraction_bits=2)
+    # Alignment shifts around F + cb = 6 (vector granularity, always-one streams, c = 15):
+    # s = 0, 40, 5 (v = (15 << 2) >> 5 = 1) and 6 (v = 0); then random rows 2^-9 apart.
+    cfg = essop_config(2, 2, bitstream_length=15, counter_bits=4, accumulator_fraction_bits=2)
+    x = _ones(4, 2) * np.array([[1.0], [2.0 ** -40], [2.0 ** -5], [2.0 ** -6]])
+    cases.append(CheckCase("shift_boundary", cfg, x, _ones(4, 2, np.array([[1, -1]] * 4))))
     x = gen.normal(size=(4, 2)) * np.array([[1.0], [2.0 ** -40], [1.0], [2.0 ** -9]])
     cases.append(CheckCase("huge_shift", cfg, x, gen.normal(size=(4, 2))))
     # Small LFSR (L = 4, period 15), custom taps, restart; and an 'ideal' source.
     cfg = essop_config(2, 2, bitstream_length=20, comparator_bits=4, rng_lfsr_bits=4,
                        rng_sequence="restart")
     cases.append(CheckCase("lfsr4_restart", cfg, gen.normal(size=(3, 2)),
-                           gen.normal(size=(3, 2))))
+                           gen.normal(size=(3, 2)), repeat=3))
     cfg = essop_config(2, 3, bitstream_length=16, comparator_bits=6, rng_lfsr_bits=12,
                        rng_taps_x=(12, 6, 4, 1), rng_taps_delta=(12, 11, 10, 4),
                        rng_steps_per_number=11)
@@ -186,7 +192,7 @@ def edge_cases() -> list[CheckCase]:
 def quick_cases() -> list[CheckCase]:
     """The CI subset: tiny tiles (<= 4 x 4), BL <= 32, K <= 5."""
     keep = {"counter_overflow_saturate", "counter_overflow_wrap", "acc_saturation_saturate",
-            "acc_saturation_wrap", "zero_rows", "partial_step", "fanout_g2", "huge_shift",
+            "acc_saturation_wrap", "zero_rows", "partial_step", "fanout_g2", "shift_boundary",
             "ideal_element", "tile3_of_4", "lfsr4_restart"}
     cases = [c for c in edge_cases() if c.name in keep]
     cases += [random_case(i, max_side=4, max_bl=32, max_k=4) for i in range(4)]

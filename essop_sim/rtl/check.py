@@ -48,9 +48,10 @@ class RtlRun:
     """What one RTL simulation observed.
 
     Attributes:
-        raw: int64 [rows, cols] accumulator contents when ``done`` pulsed.
+        raw: int64 [rows, cols] accumulator contents when ``done`` pulsed (first tile).
         ready: the cycle in which ``done`` pulsed (results final from that boundary), counted
-            from the first cycle the first vector pair was offered (cycles).
+            from the first cycle the first vector pair was offered (cycles; first tile).
+        raws, readies: the same for every tile run back to back (``repeat``).
         first_stream: first streaming cycle (cycles).
         busy: block -> busy cycles (keys :data:`BUSY_KEYS`); rng_stall: broadcast cycles.
         counter_overflows, accumulator_saturations: (k, j, i) counts over active k.
@@ -65,6 +66,8 @@ class RtlRun:
     counter_overflows: int
     accumulator_saturations: int
     seconds: float
+    raws: list[np.ndarray] = field(default_factory=list)
+    readies: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -128,17 +131,23 @@ def _mask(bits: np.ndarray) -> int:
     return sum(1 << i for i, b in enumerate(bits) if b)
 
 
-def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = None) -> RtlRun:
-    """Run ``tile`` on ``ops`` with operands always ready; returns what it observed."""
+def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = None,
+                  repeat: int = 1) -> RtlRun:
+    """Run ``tile`` on ``ops`` with operands always ready, ``repeat`` times back to back (the
+    same tile's k-steps offered again right after its last one); returns what it observed.
+    Busy counts and flags cover all repeats."""
     from amaranth.sim import Simulator
 
     p = tile.p
     K = ops.K
     limit = max_cycles if max_cycles is not None else (
-        p.scaler_latency + p.pipeline_stages + K * p.bit_steps * p.broadcast + 16)
-    seen = {"busy": dict.fromkeys(BUSY_KEYS, 0), "rng_stall": 0, "ovf": 0, "sat": 0}
+        p.scaler_latency + p.pipeline_stages + repeat * K * p.bit_steps * p.broadcast + 16)
+    total = repeat * K
+    seen = {"busy": dict.fromkeys(BUSY_KEYS, 0), "rng_stall": 0, "ovf": 0, "sat": 0,
+            "raws": [], "readies": []}
 
-    def offer(ctx, k: int) -> None:
+    def offer(ctx, step: int) -> None:
+        k = step % K
         ctx.set(tile.valid, 1)
         ctx.set(tile.last, int(k == K - 1))
         for sig, v in zip(tile.q_x, ops.q_x[k], strict=True):
@@ -157,11 +166,12 @@ def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = N
         offer(ctx, 0)
         for cycle in range(limit + 1):
             if ctx.get(tile.done):
-                seen["ready"] = cycle
-                seen["raw"] = np.array([[ctx.get(a) for a in row] for row in tile.acc],
-                                       dtype=np.int64)
-                return
-            took = k < K and ctx.get(tile.ready)
+                seen["readies"].append(cycle)
+                seen["raws"].append(np.array([[ctx.get(a) for a in row] for row in tile.acc],
+                                             dtype=np.int64))
+                if len(seen["readies"]) == repeat:
+                    return
+            took = k < total and ctx.get(tile.ready)
             busy["shift_scaler"] += int(took)
             if ctx.get(tile.stream):
                 seen.setdefault("first", cycle)
@@ -178,7 +188,7 @@ def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = N
             await ctx.tick()
             if took:
                 k += 1
-                if k < K:
+                if k < total:
                     offer(ctx, k)
                 else:
                     ctx.set(tile.valid, 0)
@@ -189,51 +199,60 @@ def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = N
     sim.add_testbench(bench)
     sim.run()
     seconds = time.perf_counter() - t0
-    if "ready" not in seen:
+    if len(seen["readies"]) < repeat:
         raise RuntimeError(f"the RTL tile did not finish within {limit} cycles")
-    return RtlRun(raw=seen["raw"], ready=seen["ready"], first_stream=seen.get("first", -1),
-                  busy=seen["busy"], rng_stall=seen["rng_stall"],
-                  counter_overflows=seen["ovf"], accumulator_saturations=seen["sat"],
-                  seconds=seconds)
+    return RtlRun(raw=seen["raws"][0], ready=seen["readies"][0],
+                  first_stream=seen.get("first", -1), busy=seen["busy"],
+                  rng_stall=seen["rng_stall"], counter_overflows=seen["ovf"],
+                  accumulator_saturations=seen["sat"], seconds=seconds, raws=seen["raws"],
+                  readies=seen["readies"])
 
 
 def never_stalling(config: HardwareConfig, rows: int, cols: int, K: int) -> HardwareConfig:
-    """``config`` with a memory that never stalls a one-tile update of rows x cols over K: one
-    buffer batch, every vector pair in after one read cycle, a one-cycle write-back."""
+    """``config`` with a rows x cols array and a memory that never stalls an update of such
+    tiles over K: one buffer batch per tile, every vector pair in after one read cycle, a
+    one-cycle write-back, dedicated ports."""
     mem = config.memory
     e = config.essop
     mem = dataclasses.replace(
         mem, operand_buffer_vectors=max(1, K), shared_port=False,
         read_bandwidth=min(1 << 30, K * (rows + cols) * mem.operand_bits),
         write_bandwidth=min(1 << 30, rows * cols * e.accumulator_bits))
-    return dataclasses.replace(config, datapath="essop", memory=mem)
+    e = dataclasses.replace(e, array=dataclasses.replace(e.array, rows=rows, cols=cols))
+    return dataclasses.replace(config, datapath="essop", memory=mem, essop=e)
 
 
-def timing_expectation(config: HardwareConfig, rows: int, cols: int,
-                       K: int) -> tuple[int, int, dict[str, int], int]:
-    """(ready, first_stream, busy, event cycles) the event model gives a tile of rows x cols over
-    K k-steps with operands always ready (cycles; see the module docstring for the mapping).
-    ``busy`` holds :data:`BUSY_KEYS` and 'rng_stall'."""
+def timing_expectation(config: HardwareConfig, rows: int, cols: int, K: int,
+                       tiles: int = 1) -> tuple[list[int], int, dict[str, int], int]:
+    """(ready per tile, first_stream, busy, event cycles) that the event model gives ``tiles``
+    tiles of rows x cols, each over K k-steps, with operands always ready (cycles; see the
+    module docstring for the mapping). Tile u's results are final where the update of u + 1
+    such tiles ends minus its first load and last write-back. ``busy`` (all tiles) holds
+    :data:`BUSY_KEYS` and 'rng_stall'."""
     from ..datapaths.essop.timing import closed_form_terms
     from ..hw import time_update
 
     cfg = never_stalling(config, rows, cols, K)
-    result = time_update(cfg, rows, cols, K)
-    terms = closed_form_terms(cfg, rows, cols, K)
-    ready = result.cycles - terms["load"] - terms["writeback"]
+    readies = []
+    for count in range(1, tiles + 1):
+        result = time_update(cfg, count * rows, cols, K)
+        terms = closed_form_terms(cfg, count * rows, cols, K)
+        readies.append(result.cycles - terms["load"] - terms["writeback"])
     first = result.stalls["fill"] - terms["load"]
     busy = {key: int(result.busy[key]) for key in BUSY_KEYS}
     busy["rng_stall"] = int(result.stalls["rng"])
-    return ready, first, busy, int(result.cycles)
+    return readies, first, busy, int(result.cycles)
 
 
 def check_tile(config: HardwareConfig, x, delta, *, tile: int = 0, seed: int | None = None,
-               max_cycles: int | None = None) -> TileCheck:
+               repeat: int = 1, max_cycles: int | None = None) -> TileCheck:
     """Simulate tile ``tile`` (row-major index over the update's tiles; a tile-sized problem has
     only tile 0) of the update sum_k delta_k x_k^T (x [K, n], delta [K, m]) in RTL and compare
     it with the numerics and the event model (module docstring). ``seed``: default
-    ``config.seed``. Returns a :class:`TileCheck`; raises ConfigError / OperandError for
-    configurations or operands the datapath rejects."""
+    ``config.seed``. ``repeat`` > 1 runs the tile that many times back to back (as consecutive
+    tiles of an update would stream) and checks every run's accumulators and ready cycle (the
+    event model of ``repeat`` such tiles). Returns a :class:`TileCheck`; raises ConfigError /
+    OperandError for configurations or operands the datapath rejects."""
     from ..numerics import as_operands, outer_product
 
     x, delta = as_operands(x, delta)
@@ -246,12 +265,13 @@ def check_tile(config: HardwareConfig, x, delta, *, tile: int = 0, seed: int | N
     p = tile_params(config, t.rows, t.cols, row0=t.row0, col0=t.col0, seed=seed)
     ops = tile_operands(p, x, delta, config.essop.scaling.granularity)
     ideal = ideal_numbers(p, K) if p.kind == "ideal" else None
-    run = simulate_tile(EssopTile(params=p, ideal=ideal), ops, max_cycles)
+    run = simulate_tile(EssopTile(params=p, ideal=ideal), ops, max_cycles, repeat)
 
     cfg = dataclasses.replace(config, datapath="essop")
     model = outer_product(x, delta, cfg, seed)
     raw_model = np.asarray(model.raw)[t.row0:t.row0 + t.rows, t.col0:t.col0 + t.cols]
-    ready, first, busy, cycles = timing_expectation(config, t.rows, t.cols, K)
+    readies, first, busy, cycles = timing_expectation(config, t.rows, t.cols, K, repeat)
+    ready = readies[0]
     busy_rtl = dict(run.busy, rng_stall=run.rng_stall)
 
     bad: list[str] = []
@@ -260,7 +280,14 @@ def check_tile(config: HardwareConfig, x, delta, *, tile: int = 0, seed: int | N
         bad.append(f"acc[{j}, {i}]: rtl {run.raw[j, i]}, numerics {raw_model[j, i]}")
     if len(diff) > 8:
         bad.append(f"... {len(diff) - 8} more accumulator mismatches")
-    whole = len(tiles) == 1
+    for r, (raw, at, want) in enumerate(zip(run.raws[1:], run.readies[1:], readies[1:],
+                                            strict=True), start=2):
+        if not np.array_equal(raw, raw_model):
+            bad.append(f"run {r} of {repeat}: accumulators differ from the numerics")
+        if at != want:
+            bad.append(f"run {r} of {repeat}: results final at cycle: rtl {at}, event model "
+                       f"{want}")
+    whole = len(tiles) == 1 and repeat == 1
     ovf = sat = None
     if whole:
         ovf = (run.counter_overflows, int(model.activity["counter_overflows"]))
