@@ -261,6 +261,8 @@ def check_tile(config: HardwareConfig, x, delta, *, tile: int = 0, seed: int | N
     seed = config.seed if seed is None else int(seed)
     arr = config.essop.array
     tiles = tile_grid(m, n, arr.rows, arr.cols)
+    if not 0 <= tile < len(tiles):
+        raise ValueError(f"tile {tile} does not exist: the update has {len(tiles)} tiles")
     t = tiles[tile]
     p = tile_params(config, t.rows, t.cols, row0=t.row0, col0=t.col0, seed=seed)
     ops = tile_operands(p, x, delta, config.essop.scaling.granularity)
