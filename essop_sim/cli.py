@@ -1,4 +1,4 @@
-"""The ``essop-sim`` command line: run | sweep | plot | validate | trace info | config.
+"""The ``essop-sim`` command line: run | sweep | plot | validate | trace info | rtl | config.
 
 Exit codes: 0 success, 1 an error in the input (one line on stderr; the traceback only with
 ``--debug``), 2 a usage error (argparse).
@@ -35,6 +35,13 @@ VALIDATE_EXAMPLE = """examples:
 """
 TRACE_EXAMPLE = """examples:
   essop-sim trace info essop_sim/data/traces/digits_cnn
+"""
+RTL_EXAMPLE = """examples:
+  essop-sim rtl check                             # the CI subset of the RTL cross-check
+  essop-sim rtl check --full                      # every edge case + 24 random configurations
+  essop-sim rtl check --set essop.array.rows=4 --set essop.array.cols=4
+                                                  # a config's tile on the shipped trace
+(needs the rtl extra: pip install -e ".[rtl]")
 """
 CONFIG_EXAMPLE = """examples:
   essop-sim config                                # every key, its default, unit and meaning
@@ -191,6 +198,12 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rtl_check(args: argparse.Namespace) -> int:
+    from .rtl.commands import check_command  # raises a one-line error without amaranth
+
+    return check_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     from . import __version__
@@ -283,6 +296,28 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=fmt, epilog=TRACE_EXAMPLE)
     info.add_argument("path", help="trace directory")
     info.set_defaults(func=_trace_info)
+
+    rtl = sub.add_parser("rtl", help="RTL of the hardware blocks: cross-check (needs the rtl "
+                         "extra)", formatter_class=fmt, epilog=RTL_EXAMPLE)
+    rtl_sub = rtl.add_subparsers(dest="rtl_command", metavar="ACTION", required=True)
+    check = rtl_sub.add_parser("check", help="simulate the ESSOP tile's RTL cycle by cycle "
+                               "against the numerics and the event model",
+                               formatter_class=fmt, epilog=RTL_EXAMPLE)
+    check.add_argument("--full", action="store_true",
+                       help="the full case set instead of the CI subset")
+    check.add_argument("--random", type=int, default=24, metavar="N",
+                       help="seeded random configurations in the full set (default 24)")
+    check.add_argument("--only", nargs="+", metavar="CASE", help="only these cases")
+    check.add_argument("--config", "-c", help="instead of the case set: this hardware YAML's "
+                       "tile on the trace's first record (the Python simulator takes about a "
+                       "minute for a 32x32 tile; --set essop.array.rows=4 is quicker)")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (implies the config's tile, as --config)")
+    check.add_argument("--trace", "-t", help="trace for --config (default: the shipped one)")
+    check.add_argument("--tile", type=int, default=0, help="row-major tile index (default 0)")
+    check.add_argument("--max-k", type=int, default=8, help="outer products of the record "
+                       "to check (default 8)")
+    check.set_defaults(func=_rtl_check)
 
     config = sub.add_parser("config", help="list every configuration key",
                             formatter_class=fmt, epilog=CONFIG_EXAMPLE)

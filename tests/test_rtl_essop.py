@@ -1,7 +1,7 @@
 """The RTL ESSOP tile (essop_sim.rtl) against the numerics and the timing event model.
 
 The CI subset: tiny tiles (<= 4 x 4, BL <= 32, K <= 5). The full set (array up to 8 x 8, BL up
-to 64, K up to 8, 40+ configurations) is ``python scripts/rtl_check.py``.
+to 64, K up to 8, 40+ configurations) is ``essop-sim rtl check --full``.
 """
 
 from __future__ import annotations

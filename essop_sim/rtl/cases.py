@@ -1,7 +1,7 @@
 """Cross-check cases for the RTL tile: hand-picked edge cases (counter overflow, accumulator
 saturation, all-zero rows, partial bit steps, RNG broadcast, huge alignment shifts, ...) and
 seeded random configurations. :func:`quick_cases` is the small CI subset, :func:`full_cases`
-the full set (``scripts/rtl_check.py``)."""
+the full set (``essop-sim rtl check --full``)."""
 
 from __future__ import annotations
 

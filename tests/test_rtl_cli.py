@@ -1,0 +1,46 @@
+"""``essop-sim rtl check`` on the command line: a case passes with both sides' figures printed,
+an unknown case and a missing amaranth are one-line errors (exit 1), a config's tile is checked
+on the shipped trace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("amaranth", reason="the rtl extra (amaranth 0.5) is not installed")
+
+from essop_sim.cli import main  # noqa: E402
+
+
+def test_one_case_passes_and_prints_both_sides(capsys):
+    assert main(["rtl", "check", "--only", "zero_rows"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS zero_rows" in out
+    assert "ready rtl/event 80/80" in out
+    assert "summary: 1/1 passed, 0 failed" in out
+
+
+def test_unknown_case_is_one_line(capsys):
+    assert main(["rtl", "check", "--only", "no_such_case"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--only" in err[0] and "zero_rows" in err[0]
+
+
+def test_a_config_tile_on_the_shipped_trace(capsys):
+    assert main(["rtl", "check", "--set", "essop.array.rows=3", "--set", "essop.array.cols=2",
+                 "--set", "essop.bitstream_length=8", "--max-k", "2", "--tile", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "tile 1 of the 3x2 array, K=2, BL=8" in out
+
+
+def test_missing_amaranth_is_one_line():
+    code = ("import sys; sys.modules['amaranth'] = None\n"
+            "from essop_sim.cli import main\n"
+            "sys.exit(main(['rtl', 'check']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and 'pip install -e ".[rtl]"' in err[0]
