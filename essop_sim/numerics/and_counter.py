@@ -267,24 +267,20 @@ def _cell_sums(x, sx, d, sd, b0, b1):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _tile_2x4(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult):  # pragma: no cover - numba
-    """Cells (j..j+3, i..i+1) over words b0..b1-1, eight sums of each kind held in registers
-    (k innermost, vectorised over words): acc[j', i'] += (u - 2 s) * mult. Returns sum of u."""
-    x0 = XT[i]
-    x1 = XT[i + 1]
-    f0 = SXT[i]
-    f1 = SXT[i + 1]
-    d0 = DT[j]
-    d1 = DT[j + 1]
-    d2 = DT[j + 2]
-    d3 = DT[j + 3]
-    e0 = SDT[j]
-    e1 = SDT[j + 1]
-    e2 = SDT[j + 2]
-    e3 = SDT[j + 3]
-    u00 = u01 = u10 = u11 = u20 = u21 = u30 = u31 = 0
-    s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = 0
-    for b in range(b0, b1):
+def _tile_2x2(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult):  # pragma: no cover - numba
+    """Cells (j..j+1, i..i+1) over words b0..b1-1, four sums of each kind held in registers
+    (words innermost, vectorised): acc[j', i'] += (u - 2 s) * mult. Returns the sum of u."""
+    x0 = XT[i, b0:b1]
+    x1 = XT[i + 1, b0:b1]
+    f0 = SXT[i, b0:b1]
+    f1 = SXT[i + 1, b0:b1]
+    d0 = DT[j, b0:b1]
+    d1 = DT[j + 1, b0:b1]
+    e0 = SDT[j, b0:b1]
+    e1 = SDT[j + 1, b0:b1]
+    u00 = u01 = u10 = u11 = 0
+    s00 = s01 = s10 = s11 = 0
+    for b in range(b1 - b0):
         a = x0[b]
         c = x1[b]
         g0 = np.uint64(np.int64(f0[b]))
@@ -305,43 +301,23 @@ def _tile_2x4(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult):  # pragma: no cover - 
         t = c & dv
         u11 += popcount64(t)
         s11 += popcount64(t & (g1 ^ h))
-        dv = d2[b]
-        h = np.uint64(np.int64(e2[b]))
-        t = a & dv
-        u20 += popcount64(t)
-        s20 += popcount64(t & (g0 ^ h))
-        t = c & dv
-        u21 += popcount64(t)
-        s21 += popcount64(t & (g1 ^ h))
-        dv = d3[b]
-        h = np.uint64(np.int64(e3[b]))
-        t = a & dv
-        u30 += popcount64(t)
-        s30 += popcount64(t & (g0 ^ h))
-        t = c & dv
-        u31 += popcount64(t)
-        s31 += popcount64(t & (g1 ^ h))
     acc[j, i] += (u00 - 2 * s00) * mult
     acc[j, i + 1] += (u01 - 2 * s01) * mult
     acc[j + 1, i] += (u10 - 2 * s10) * mult
     acc[j + 1, i + 1] += (u11 - 2 * s11) * mult
-    acc[j + 2, i] += (u20 - 2 * s20) * mult
-    acc[j + 2, i + 1] += (u21 - 2 * s21) * mult
-    acc[j + 3, i] += (u30 - 2 * s30) * mult
-    acc[j + 3, i + 1] += (u31 - 2 * s31) * mult
-    return u00 + u01 + u10 + u11 + u20 + u21 + u30 + u31
+    return u00 + u01 + u10 + u11
 
 
 @nb.njit(cache=True, inline="always")
 def _tile_rows(XT, SXT, DT, SDT, j0, j1, i0, i1, b0, b1, acc, mult):  # pragma: no cover
-    """Cells (j0..j1-1, i0..i1-1) over words b0..b1-1: 2 x 4 register tiles where they fit,
-    single cells for the remaining rows and column. Returns the AND ones of these cells."""
-    jt = j0 + ((j1 - j0) // 4) * 4
+    """Cells (j0..j1-1, i0..i1-1) over words b0..b1-1: 2 x 2 register tiles where they fit,
+    single cells for the remaining row and column. Returns the AND ones of these cells."""
+    jt = j0 + ((j1 - j0) // 2) * 2
     it = i0 + ((i1 - i0) // 2) * 2
     tot = 0
-    for j in range(j0, jt, 4):
+    for j in range(j0, jt, 2):
         for i in range(i0, it, 2):
-            tot += _tile_2x4(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult)
+            tot += _tile_2x2(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult)
     for j in range(j0, j1):
         lo = it if j < jt else i0
         for i in range(lo, i1):
@@ -352,29 +328,13 @@ def _tile_rows(XT, SXT, DT, SDT, j0, j1, i0, i1, b0, b1, acc, mult):  # pragma: 
 
 
 @nb.njit(parallel=True, cache=True)
-def accumulate_grouped(X, Xs, D, Ds, order, seg, seg_shift, acc, inc, XT, SXT, DT, SDT,
-                       kblock, icols):  # pragma: no cover - numba
-    """Fast-path accumulation of the outer products ``order`` (active, no right shift), grouped
-    by equal left shift: acc[j, i] += sum over groups g of 2^seg_shift[g] * sum over k in g of
-    sign * popcount(X[k, :, i] & D[k, :, j]), exact (no counter or accumulator overflow
-    possible, so the integer sum is order-independent and equals the in-order steps).
-
-    X uint64 [K, W, n], Xs int8 [K, n] (0 / -1), D [K, W, m], Ds [K, m]; order int64 [P]
-    (k indices, group g = positions seg[g] .. seg[g+1]-1), seg int64 [G + 1], seg_shift int64
-    [G] (bits); acc int64 [m, n] updated in place; inc int64 [m] gets the AND ones, each 4-row
-    block's on its first row (only the total is exact per row block). XT uint64
-    [n, P*W], SXT int8 [n, P*W], DT, SDT [m, P*W] are scratch (C-contiguous).
-
-    Phase 1 (parallel over blocks of 8 rows of X and D) transposes the selected words to the
-    k-contiguous layout, one sign byte per word. Phase 2 (parallel over tasks = 4-row blocks of
-    acc x ``icols``-column blocks) walks each group in blocks of ``kblock`` words and computes
-    per cell u = sum popcount(t), s = sum popcount(t & sign mask) with t = x & d, in registers
-    (2 columns x 4 rows per tile, words innermost: vector popcounts), then adds
-    (u - 2 s) * 2^shift, the signed count, once per block.
-    """
-    K, W, n = X.shape
+def to_k_contiguous(X, Xs, D, Ds, order, XT, SXT, DT, SDT):  # pragma: no cover - numba
+    """Re-pack the outer products ``order`` (int64 [P]) of X uint64 [K, W, n], Xs int8 [K, n],
+    D [K, W, m], Ds [K, m] into the k-contiguous layout of :func:`accumulate_grouped`:
+    XT[i, p*W + w] = X[order[p], w, i], SXT[i, p*W + w] = Xs[order[p], i] (likewise DT, SDT),
+    in parallel over blocks of 8 rows."""
+    n = X.shape[2]
     m = D.shape[2]
-    P = order.shape[0]
     nbx = (n + 7) // 8
     nbd = (m + 7) // 8
     for b in nb.prange(nbx + nbd):
@@ -383,6 +343,31 @@ def accumulate_grouped(X, Xs, D, Ds, order, seg, seg_shift, acc, inc, XT, SXT, D
         else:
             r = b - nbx
             _transpose_rows(D, Ds, order, DT, SDT, 8 * r, min(m, 8 * r + 8))
+
+
+@nb.njit(parallel=True, cache=True)
+def accumulate_grouped(XT, SXT, DT, SDT, W, seg, seg_shift, acc, inc, kblock,
+                       icols):  # pragma: no cover - numba
+    """Fast-path accumulation from the k-contiguous layout, grouped by equal left shift:
+    acc[j, i] += sum over groups g of 2^seg_shift[g] * sum over k in g of
+    sign * popcount(X[k, :, i] & D[k, :, j]), exact. Valid only when no counter and no
+    accumulator step can overflow and no k of the groups has a right shift: the integer sum is
+    then order-independent and equals the in-order steps of :func:`accumulate_fast`.
+
+    XT uint64 [n, P*W], SXT int8 [n, P*W] (0 / -1 per word), DT, SDT [m, P*W] as written by
+    :func:`to_k_contiguous`; W words per outer product; group g = outer products (positions)
+    seg[g] .. seg[g+1]-1 (seg int64 [G + 1]), left shift seg_shift[g] (bits). acc int64 [m, n]
+    is updated in place; inc int64 [m] gets the AND ones (each 2-row tile's on its first
+    row: the total is exact, the split over rows is not).
+
+    Parallel over tasks = 4-row blocks of acc x ``icols``-column blocks; each walks every group
+    in blocks of ``kblock`` words and computes per cell, with t = x & d, u = sum popcount(t)
+    and s = sum popcount(t & (sx ^ sd)) (the ones of words whose product sign is negative) in
+    registers (2 x 2 cells per tile, words innermost: vector popcounts), then adds the signed
+    count times the group's power of two, (u - 2 s) << shift, once per block.
+    """
+    n = XT.shape[0]
+    m = DT.shape[0]
     G = seg_shift.shape[0]
     jtasks = (m + 3) // 4
     itasks = (n + icols - 1) // icols
@@ -499,9 +484,11 @@ def accumulate_fast_grouped(X, Xs, D, Ds, lsh, rsh, active, acc, inc, work: Fast
     """
     order, seg, seg_shift, rest = group_plan(lsh, rsh, active)
     if order.size:
-        XT, SXT, DT, SDT = work.views(order.size * X.shape[1])
-        accumulate_grouped(X, Xs, D, Ds, order, seg, seg_shift, acc, inc, XT, SXT, DT, SDT,
-                           work.kblock, work.icols)
+        W = X.shape[1]
+        XT, SXT, DT, SDT = work.views(order.size * W)
+        to_k_contiguous(X, Xs, D, Ds, order, XT, SXT, DT, SDT)
+        accumulate_grouped(XT, SXT, DT, SDT, W, seg, seg_shift, acc, inc, work.kblock,
+                           work.icols)
     if rest.any():
         accumulate_fast(X, Xs, D, Ds, lsh, rsh, rest, acc, inc, kblock_rows, groups)
 
