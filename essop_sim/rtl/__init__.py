@@ -1,0 +1,1 @@
+"""Register-transfer-level models of the simulated hardware (Amaranth HDL, optional extra)."""
