@@ -325,6 +325,8 @@ def synthesize(elaboratable, ports=None, top_name: str = "top", per_block: bool 
         hier_stat = json.loads((work / "hier.json").read_text()) if per_block else None
     version = next((ln.strip() for ln in log.splitlines() if ln.strip().startswith("Yosys ")),
                    "Yosys (version not in log)")
+    short = re.match(r"Yosys \S+ \(git sha1 [0-9a-f]+", version)
+    version = short.group(0) + ")" if short else version
     flat = CellCount.of(flat_stat["design"].get("num_cells_by_type", {}))
     blocks: dict[str, CellCount] = {}
     modules: dict[str, tuple[CellCount, int]] = {}
