@@ -5,7 +5,8 @@ NaNs, overflow, underflow and RNE ties; ``essop_sim.rtl.fp16_check.operand_pairs
 ``Fp16Multiplier(D)`` in amaranth.sim and compares every product with
 ``essop_sim.numerics.fp16.mul_bits`` bit for bit, and every product's latency with D and the
 drain with the timing model. The first depth streams back to back, the others with bubbles.
-Exit status 1 on any mismatch.
+Then the multiply-accumulate RTL (``Fp16Mac``, fp16 and fp32 accumulation) against the FP16
+datapath's ``fp16_outer_product`` raw accumulator patterns. Exit status 1 on any mismatch.
 
 Usage::
 
@@ -23,7 +24,12 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     from essop_sim.config import config_from_mapping
-    from essop_sim.rtl.fp16_check import check_multiplier, edge_pairs, operand_pairs
+    from essop_sim.rtl.fp16_check import (
+        check_mac,
+        check_multiplier,
+        edge_pairs,
+        operand_pairs,
+    )
 
     default_d = config_from_mapping(None).fp16.pipeline_depth
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -32,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depths", default=f"{default_d},1,7",
                     help=f"comma-separated pipeline depths D (default {default_d},1,7; the "
                          "first is fp16.pipeline_depth of the default configuration)")
+    ap.add_argument("--mac-k", type=int, default=64,
+                    help="products per element of the multiply-accumulate check (8 x 8 "
+                         "elements, fp16 and fp32 accumulation, first depth)")
     args = ap.parse_args(argv)
     depths = tuple(int(d) for d in args.depths.split(","))
     print("command:", shlex.join([sys.executable, *sys.argv]))
@@ -44,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"edge values: all {edges.pairs} ordered pairs of "
           f"{int(round(edges.pairs ** 0.5))} edge patterns at D={depths[0]}: "
           f"{edges.mismatch_count} mismatches, {'PASS' if edges.passed else 'FAIL'}")
-    ok = result.passed and edges.passed
+    macs = [check_mac(args.mac_k, 8, 8, depths[0], acc, seed=args.seed)
+            for acc in ("fp16", "fp32")]
+    for mac in macs:
+        print(mac.summary())
+    ok = result.passed and edges.passed and all(mac.passed for mac in macs)
     print(f"total wall time: {time.perf_counter() - t0:.1f} s")
     print("OVERALL:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -1,5 +1,6 @@
-"""Gate counts of the FP16 multiplier RTL (and ESSOP tiles, when their RTL is present) with
-Yosys, per block, as NAND2-equivalents beside the cost table's areas (docs/cost.md).
+"""Gate counts of the FP16 multiplier and multiply-accumulate RTL (and ESSOP tiles, when their
+RTL is present) with Yosys, per block, as NAND2-equivalents beside the cost table's areas
+(docs/cost.md).
 
 Usage::
 
@@ -42,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
             print(r.cells_table())
         print()
         print(sr.comparison_table(sr.compare_fp16(r, d)))
+    for acc in ("fp32", "fp16"):
+        r = sr.synth_fp16_mac(default_d, acc)
+        print(f"\n## FP16 multiply-accumulate, D = {default_d}, {acc} accumulator  "
+              f"({r.yosys_version}; Yosys {r.seconds:.1f} s)")
+        print(r.table())
+        print()
+        print(sr.comparison_table(sr.compare_fp16_mac(r, default_d, acc)))
     tiles = [int(x) for x in args.tiles.split(",") if x]
     if tiles and args.tile_from:
         essop_sim.rtl.__path__.append(args.tile_from)

@@ -135,3 +135,82 @@ def test_missing_amaranth_is_one_clear_line(monkeypatch):
         require_amaranth()
     assert str(err.value) == MISSING_AMARANTH
     assert 'pip install -e ".[rtl]"' in MISSING_AMARANTH
+
+
+def _comb(dut, rows, ins, out):
+    """Evaluate a combinational Elaboratable on rows of input values (amaranth.sim)."""
+    from amaranth.sim import Simulator
+
+    res = []
+
+    async def bench(ctx):
+        for vals in rows:
+            for sig, v in zip(ins, vals, strict=True):
+                ctx.set(sig, int(v))
+            await ctx.delay(1e-9)
+            res.append(ctx.get(out))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(res, np.uint64)
+
+
+def test_fp16_adder_equals_numerics_add_bits():
+    from essop_sim.numerics.fp16 import add_bits
+    from essop_sim.rtl.fp_adder import BINARY16, FpAdder
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    a = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    near = a ^ rng.integers(0, 1 << 11, n).astype(np.uint16) ^ np.uint16(0x8000)  # cancel
+    b = np.where(rng.random(n) < 0.5, rng.integers(0, 1 << 16, n), near).astype(np.uint16)
+    b[:50] = a[:50] ^ np.uint16(0x8000)                                  # exact x + (-x)
+    edges = np.array([0x0000, 0x8000, 0x7C00, 0xFC00, 0x7BFF, 0x0001, 0x83FF, 0x3C00,
+                      0xBC00, 0x7E00], np.uint16)
+    a = np.concatenate([a, np.repeat(edges, len(edges))])
+    b = np.concatenate([b, np.tile(edges, len(edges))])
+    dut = FpAdder(BINARY16)
+    got = _comb(dut, zip(a, b, strict=True), [dut.x, dut.y], dut.s).astype(np.uint16)
+    want = add_bits(a, b)
+    assert np.array_equal(got, want), [(hex(x), hex(y)) for x, y in
+                                       zip(a[got != want][:5], b[got != want][:5], strict=True)]
+    assert np.sum(want == 0) > 10 and np.sum(want == 0x7E00) > 10    # cancellations, NaNs
+
+
+def test_fp32_adder_equals_ieee_binary32_and_widen_is_exact():
+    from essop_sim.rtl.fp_adder import BINARY32, FpAdder, Widen16
+
+    rng = np.random.default_rng(6)
+    n = 1500
+    x = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+    near = x ^ rng.integers(0, 1 << 26, n).astype(np.uint32) ^ np.uint32(1 << 31)
+    y = np.where(rng.random(n) < 0.5, rng.integers(0, 1 << 32, n, dtype=np.uint64),
+                 near).astype(np.uint32)
+    x[rng.random(n) < 0.15] &= np.uint32(0x807FFFFF)                   # subnormals
+    y[rng.random(n) < 0.15] &= np.uint32(0x807FFFFF)
+    dut = FpAdder(BINARY32)
+    got = _comb(dut, zip(x, y, strict=True), [dut.x, dut.y], dut.s).astype(np.uint32)
+    with np.errstate(all="ignore"):
+        want = (x.view(np.float32) + y.view(np.float32)).view(np.uint32).copy()
+    want[np.isnan(want.view(np.float32))] = 0x7FC00000
+    assert np.array_equal(got, want)
+    # binary16 -> binary32: every subnormal, zeros, infinities, NaN and random normals
+    h = np.concatenate([np.arange(0, 1024), np.arange(0x8000, 0x8400), [0x7C00, 0xFC00],
+                        rng.integers(0x0400, 0x7C00, 300)]).astype(np.uint16)
+    w = Widen16()
+    got = _comb(w, ((v,) for v in h), [w.h], w.f).astype(np.uint32)
+    assert np.array_equal(got, h.view(np.float16).astype(np.float32).view(np.uint32))
+    nan = _comb(w, [(0x7E00,)], [w.h], w.f).astype(np.uint32)
+    assert np.isnan(nan.view(np.float32)).all()
+
+
+@pytest.mark.parametrize("accumulator", ["fp16", "fp32"])
+def test_mac_equals_fp16_datapath_and_done_after_d_cycles(accumulator):
+    from essop_sim.rtl.fp16_check import check_mac
+
+    for d in (1, 3):
+        res = check_mac(12, 4, 5, d, accumulator, seed=7)
+        assert res.passed, res.summary()
+        assert res.done_latency == [d]
+        assert res.special["zero"] >= 4 and res.special["inf"] + res.special["nan"] >= 1

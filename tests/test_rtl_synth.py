@@ -122,3 +122,15 @@ def test_script_and_missing_yosys(monkeypatch):
     with pytest.raises(ImportError) as err:
         synth.require_yosys()
     assert str(err.value) == synth.MISSING_YOSYS and "\n" not in synth.MISSING_YOSYS
+
+
+def test_mac_blocks_and_accumulator_register():
+    from essop_sim.rtl.fp_adder import Fp16Mac
+
+    r = synth.synthesize(Fp16Mac(2, "fp16"), top_name="fp16mac")
+    assert set(r.blocks) == {"mul", "adder", "acc_reg", "<top>"}
+    assert r.blocks["acc_reg"].flip_flops == 16
+    assert r.blocks["adder"].flip_flops == 0                    # combinational adder
+    # multiplier without its output rank: D - 1 = 1 rank after the multiply + 1 valid bit
+    assert r.blocks["mul"].flip_flops == 31 + 1
+    assert r.blocks["<top>"].flip_flops == 2 * 1 + 1            # first/last side band, done

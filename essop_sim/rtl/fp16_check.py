@@ -406,8 +406,136 @@ def check_multiplier(a: np.ndarray, b: np.ndarray, depths: tuple[int, ...],
     return res
 
 
+
+
+@dataclass
+class MacCheck:
+    """Outcome of :func:`check_mac`: elements (m * n sequences of K products) compared with
+    ``fp16_outer_product(...).raw`` bit for bit; done latencies (cycles from the issue of an
+    element's last product to ``done``) seen; wall time."""
+
+    accumulator: str
+    depth: int
+    elements: int
+    k: int
+    mismatch_count: int
+    mismatches: list[tuple[int, int, int, int]]
+    done_latency: list[int]
+    special: dict[str, int]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatch_count == 0 and self.done_latency == [self.depth]
+
+    def summary(self) -> str:
+        lines = [f"MAC {self.accumulator} D={self.depth}: {self.elements} elements x K={self.k}"
+                 f" products; results {self.special}; mismatches {self.mismatch_count}; "
+                 f"done latency {self.done_latency} cycles; {self.seconds:.1f} s"]
+        lines += [f"  element ({j}, {i}): rtl=0x{r:x} numerics=0x{w:x}"
+                  for j, i, r, w in self.mismatches]
+        lines.append("PASS" if self.passed else "FAIL")
+        return "\n".join(lines)
+
+
+def mac_operands(k: int, m: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """x [k, n], delta [k, m] finite binary16 values (float64), seeded.
+
+    Mostly normals in [2^-7, 2^8) with 10% subnormals and 3% signed zeros; 2% of values in
+    [2^11, 65504]. Column x[:, 0] is signed zeros only (results +0, also from -0 products);
+    x[:, 1] and delta[:, 0] are 2^-12 to 2^-9 (products subnormal or flushed to zero, fp16
+    sums subnormal); delta[:, -1] is 2^7 to 65504 (products and sums overflow to inf, and
+    inf + -inf gives NaN).
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(shape, lo=8, hi=23):
+        size = int(np.prod(shape))
+        kind = rng.random(size)
+        e = np.where(kind < 0.1, 0, np.where(kind > 0.98, rng.integers(26, 31, size),
+                                             rng.integers(lo, hi, size)))
+        f = np.where(kind < 0.03, 0, rng.integers(0, 1024, size))
+        bits = _pattern(rng.integers(0, 2, size), e, f)
+        return f16_bits_to_float64(bits).reshape(shape)
+
+    x, delta = draw((k, n)), draw((k, m))
+    if n >= 1:
+        x[:, 0] = np.where(rng.random(k) < 0.5, -0.0, 0.0)
+    if n >= 2:
+        x[:, 1] = draw((k,), 3, 7)
+    if m >= 2:
+        delta[:, 0] = draw((k,), 3, 7)       # element (0, 1): tiny x tiny, subnormal sums
+        delta[:, -1] = draw((k,), 22, 31)    # last row: overflowing products, inf - inf
+    return x, delta
+
+
+def check_mac(k: int, m: int, n: int, depth: int, accumulator: str = "fp32", *,
+              seed: int = 0) -> MacCheck:
+    """Stream the m * n dot products of ``mac_operands`` through ``Fp16Mac`` (one element
+    after the other, products back to back) and compare each final accumulator with the FP16
+    datapath's ``fp16_outer_product`` raw pattern (uint16 / uint32, NaN canonical)."""
+    from ..datapaths.fp16.numerics import fp16_outer_product
+    from ..numerics.fp16 import to_f16_bits
+    from .fp_adder import Fp16Mac
+
+    x, delta = mac_operands(k, m, n, seed)
+    cfg = config_from_mapping(None, overrides={"datapath": "fp16",
+                                               "fp16.accumulator": accumulator})
+    want = fp16_outer_product(x, delta, cfg).raw
+    xb, db = to_f16_bits(x).tolist(), to_f16_bits(delta).tolist()
+    dut = Fp16Mac(depth, accumulator)
+    results, done_at, last_at = [], [], []
+
+    async def bench(ctx):
+        total = m * n * k + depth + 1
+        for c in range(total):
+            if c < m * n * k:
+                e, kk = divmod(c, k)
+                j, i = divmod(e, n)
+                ctx.set(dut.a, db[kk][j])
+                ctx.set(dut.b, xb[kk][i])
+                ctx.set(dut.valid_in, 1)
+                ctx.set(dut.first, kk == 0)
+                ctx.set(dut.last, kk == k - 1)
+                if kk == k - 1:
+                    last_at.append(c)
+            else:
+                ctx.set(dut.valid_in, 0)
+                ctx.set(dut.first, 0)
+                ctx.set(dut.last, 0)
+            await ctx.tick()
+            if ctx.get(dut.done):   # seen after c + 1 clock boundaries
+                results.append(ctx.get(dut.acc))
+                done_at.append(c + 1)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    t0 = time.perf_counter()
+    sim.run()
+    seconds = time.perf_counter() - t0
+    flat = want.reshape(-1).astype(np.uint64)
+    got = np.array(results, np.uint64)
+    if len(got) != len(flat):
+        raise RuntimeError(f"MAC returned {len(got)} of {len(flat)} elements")
+    bad = np.nonzero(got != flat)[0]
+    mism = [(int(b // n), int(b % n), int(got[b]), int(flat[b])) for b in bad[:20]]
+    if accumulator == "fp16":
+        e, f = (flat >> 10) & 0x1F, flat & 0x3FF
+        ebits = 31
+    else:
+        e, f = (flat >> 23) & 0xFF, flat & 0x7FFFFF
+        ebits = 255
+    special = {"inf": int(np.sum((e == ebits) & (f == 0))), "nan": int(np.sum((e == ebits)
+                                                                           & (f != 0))),
+               "zero": int(np.sum((e == 0) & (f == 0))),
+               "subnormal": int(np.sum((e == 0) & (f != 0)))}
+    lat = sorted({d - c for d, c in zip(done_at, last_at, strict=True)})
+    return MacCheck(accumulator, int(depth), m * n, k, len(bad), mism, lat, special, seconds)
+
+
 __all__ = [
-    "CATEGORY_SHARES", "EDGE_VALUES", "RESULT_CLASSES", "CheckResult", "RtlRun",
-    "check_multiplier", "edge_pairs", "model_depth_and_drain", "operand_pairs",
-    "simulate_multiplier",
+    "CATEGORY_SHARES", "EDGE_VALUES", "RESULT_CLASSES", "CheckResult", "MacCheck", "RtlRun",
+    "check_mac", "check_multiplier", "edge_pairs", "mac_operands", "model_depth_and_drain",
+    "operand_pairs", "simulate_multiplier",
 ]

@@ -262,21 +262,29 @@ class Pack(_Stage):
 class Fp16Multiplier(wiring.Component):
     """Pipelined binary16 multiplier: ``p`` = fl16(``a`` x ``b``), latency ``depth`` cycles.
 
+    ``output_register=False`` leaves out the output rank (``p`` and ``valid_out`` then come
+    D - 1 cycles after issue, combinationally from the pack stage) for a consumer whose own
+    register is the D-th rank, as :class:`~.fp_adder.Fp16Mac`'s accumulator is.
+
     Ports: a, b (16-bit binary16 patterns), valid_in (1) in; p (16), valid_out (1) out.
     Submodules: unpack, multiply, normalise, round, pack (see the module docstring), and the
     valid pipeline in the top level.
     """
 
-    def __init__(self, depth: int = 4):
+    def __init__(self, depth: int = 4, output_register: bool = True):
         self.depth = int(depth)
         self.ranks = stage_ranks(self.depth)
+        self.output_register = bool(output_register)
+        if not self.output_register:   # the consumer's register is rank D (Fp16Mac)
+            self.ranks = (*self.ranks[:-1], self.ranks[-1] - 1)
         super().__init__({"a": In(16), "b": In(16), "valid_in": In(1),
                           "p": Out(16), "valid_out": Out(1)})
 
     @property
     def register_bits(self) -> int:
-        """Flip-flops instantiated (data ranks + valid), see :func:`pipeline_register_bits`."""
-        return pipeline_register_bits(self.depth)
+        """Flip-flops instantiated (data ranks + valid bits)."""
+        return (sum(r * b for r, b in zip(self.ranks, STAGE_OUT_BITS, strict=True))
+                + sum(self.ranks))
 
     def elaborate(self, platform):
         m = Module()
@@ -287,7 +295,7 @@ class Fp16Multiplier(wiring.Component):
         m.submodules.round = rnd = Round(r[3])
         m.submodules.pack = pack = Pack(r[4])
         valid = self.valid_in
-        for i in range(self.depth):
+        for i in range(sum(self.ranks)):
             v = Signal(name=f"valid_r{i}")
             m.d.sync += v.eq(valid)
             valid = v

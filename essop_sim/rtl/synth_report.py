@@ -1,11 +1,13 @@
 """Synthesised gate counts beside the cost table's areas (for ``essop-sim rtl synth``).
 
 * :func:`synth_fp16` synthesises :class:`~.fp16_multiplier.Fp16Multiplier` for given depths D.
+* :func:`synth_fp16_mac` synthesises :class:`~.fp_adder.Fp16Mac` (multiplier + accumulate).
 * :func:`synth_essop_tile` synthesises an ESSOP tile (``essop_sim.rtl.essop_tile.EssopTile``,
   branch rtl-tile) of rows x cols cells at a configuration.
-* :func:`compare_fp16` / :func:`compare_essop` line a :class:`~.synth.SynthResult`'s blocks up
-  with the cost table components that price them (``datapaths/<name>/cost.area_instances``
-  at the same configuration and size) and return :class:`BlockComparison` rows.
+* :func:`compare_fp16`, :func:`compare_fp16_mac` and :func:`compare_essop` line a
+  :class:`~.synth.SynthResult`'s blocks up with the cost table components that price them
+  (``datapaths/<name>/cost.area_instances`` at the same configuration and size) and return
+  :class:`BlockComparison` rows.
 * :func:`comparison_table` renders rows as Markdown.
 
 Block -> cost component: ESSOP ``and_array`` -> and_gate, ``counters`` -> counter,
@@ -130,6 +132,47 @@ def compare_fp16(result: SynthResult, depth: int, config: HardwareConfig | None 
     ])
 
 
+def synth_fp16_mac(depth: int = 4, accumulator: str = "fp32", **kwargs) -> SynthResult:
+    """SynthResult of :class:`~.fp_adder.Fp16Mac` (top 'fp16mac'; blocks mul, widen, adder,
+    and the top's accumulator register, side band and done flip-flops)."""
+    from .fp_adder import Fp16Mac
+
+    return synthesize(Fp16Mac(int(depth), accumulator), top_name="fp16mac", **kwargs)
+
+
+def compare_fp16_mac(result: SynthResult, depth: int, accumulator: str = "fp32",
+                     config: HardwareConfig | None = None, table: str = "14nm"
+                     ) -> list[BlockComparison]:
+    """One synthesised MAC beside one multiplier's blocks of ``fp16/cost.area_instances``:
+    multiplier logic -> fp16_multiplier; its ranks, the first/last side band and done ->
+    pipeline_register; widen + adder (+ the top's few gates: the first-product mux) ->
+    fp16_adder / fp32_adder; the ``acc_reg`` block -> accumulator_register."""
+    from ..config import config_to_dict
+
+    raw = config_to_dict(config) if config is not None else None
+    cfg = config_from_mapping(raw, overrides={"datapath": "fp16", "fp16.multipliers": 1,
+                                              "fp16.pipeline_depth": int(depth),
+                                              "fp16.accumulator": accumulator})
+    area = estimate_area(cfg, load_cost_table(table)).by_component
+    b = result.blocks
+    mul, top, acc = b["mul"], b.get("<top>"), b["acc_reg"]
+    top_eq = top.nand2_eq if top else 0.0
+    top_ff = top.flip_flops if top else 0
+    top_logic = top.logic_nand2_eq if top else 0.0
+    adder = b["adder"].nand2_eq + (b["widen"].nand2_eq if "widen" in b else 0.0)
+    return _rows([
+        ("multiplier logic", "fp16_multiplier", mul.logic_nand2_eq, 0, area["fp16_multiplier"]),
+        ("pipeline flip-flops", "pipeline_register",
+         mul.nand2_eq - mul.logic_nand2_eq + top_eq - top_logic, mul.flip_flops + top_ff,
+         area["pipeline_register"]),
+        (f"{accumulator} adder" + (" + widen" if "widen" in b else ""),
+         f"{accumulator}_adder", adder + top_logic, b["adder"].flip_flops,
+         area[f"{accumulator}_adder"]),
+        ("accumulator register", "accumulator_register", acc.nand2_eq, acc.flip_flops,
+         area["accumulator_register"]),
+    ])
+
+
 def comparison_table(rows: list[BlockComparison]) -> str:
     """Markdown: block, component, NAND2-eq, share, table um^2, share, um^2 per NAND2-eq."""
     out = ["| block | table component | NAND2-eq | flip-flops | share (synth) | table um^2 "
@@ -149,5 +192,6 @@ def comparison_table(rows: list[BlockComparison]) -> str:
 
 __all__ = [
     "ESSOP_BLOCK_COMPONENTS", "BlockComparison", "compare_essop", "compare_fp16",
-    "comparison_table", "synth_essop_tile", "synth_fp16", "tile_config",
+    "compare_fp16_mac", "comparison_table", "synth_essop_tile", "synth_fp16",
+    "synth_fp16_mac", "tile_config",
 ]
