@@ -10,7 +10,7 @@
   :class:`BlockComparison` rows.
 * :func:`comparison_table` renders rows as Markdown.
 
-Block -> cost component: ESSOP ``and_array`` -> and_gate, ``counters`` -> counter,
+Block -> cost component: ESSOP ``and_array`` -> and_gate, ``counters`` -> counter (+ popcount),
 ``accumulators`` -> accumulator, ``comparators`` -> comparator, ``lfsr`` -> lfsr,
 ``shift_scaler`` -> shifter, ``pipeline`` -> register (the P stream-bit stages), ``control``
 -> none (the table has no sequencer). FP16: the multiplier's combinational cells ->
@@ -27,11 +27,12 @@ from ..config import HardwareConfig, config_from_mapping
 from ..cost import estimate_area, load_cost_table
 from .synth import SynthResult, synthesize
 
-#: ESSOP tile block -> cost-table block of ``datapaths/essop/cost.area_instances``.
-ESSOP_BLOCK_COMPONENTS = {
-    "and_array": "and_gate", "counters": "counter", "accumulators": "accumulator",
-    "comparators": "comparator", "lfsr": "lfsr", "shift_scaler": "shifter",
-    "pipeline": "register", "control": None, "<top>": None,
+#: ESSOP tile block -> cost-table blocks of ``datapaths/essop/cost.area_instances`` (the
+#: counters block holds the b-input popcount when bits_per_cycle > 1).
+ESSOP_BLOCK_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "and_array": ("and_gate",), "counters": ("counter", "popcount"),
+    "accumulators": ("accumulator",), "comparators": ("comparator",), "lfsr": ("lfsr",),
+    "shift_scaler": ("shifter",), "pipeline": ("register",), "control": (), "<top>": (),
 }
 
 
@@ -109,9 +110,9 @@ def compare_essop(result: SynthResult, rows: int, cols: int,
     area = estimate_area(cfg, load_cost_table(table)).by_component
     pairs = []
     for block, count in result.blocks.items():
-        comp = ESSOP_BLOCK_COMPONENTS.get(block)
-        pairs.append((block, comp, count.nand2_eq, count.flip_flops,
-                      area.get(comp) if comp else None))
+        comps = [c for c in ESSOP_BLOCK_COMPONENTS.get(block, ()) if c in area]
+        pairs.append((block, " + ".join(comps) or None, count.nand2_eq, count.flip_flops,
+                      math.fsum(area[c] for c in comps) if comps else None))
     return _rows(pairs)
 
 
