@@ -134,3 +134,16 @@ def test_mac_blocks_and_accumulator_register():
     # multiplier without its output rank: D - 1 = 1 rank after the multiply + 1 valid bit
     assert r.blocks["mul"].flip_flops == 31 + 1
     assert r.blocks["<top>"].flip_flops == 2 * 1 + 1            # first/last side band, done
+
+
+def test_comparison_with_cost_table_rows(fp16_d2):
+    from essop_sim.rtl import synth_report as sr
+
+    rows = sr.compare_fp16(fp16_d2, 2)
+    assert [r.component for r in rows] == ["fp16_multiplier", "pipeline_register"]
+    assert rows[1].flip_flops == pipeline_register_bits(2)
+    assert abs(sum(r.share_synth for r in rows) - 1) < 1e-12
+    assert abs(sum(r.share_table for r in rows) - 1) < 1e-12
+    assert rows[0].nand2_eq == fp16_d2.hierarchical_total.logic_nand2_eq
+    assert rows[0].um2_per_nand2 == rows[0].table_um2 / rows[0].nand2_eq
+    assert "| multiplier logic | fp16_multiplier |" in sr.comparison_table(rows)
