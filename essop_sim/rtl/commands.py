@@ -1,10 +1,20 @@
-"""``essop-sim rtl check``: the RTL cross-check from the command line.
+"""``essop-sim rtl check | fp16 | synth``: the RTL cross-checks and synthesis from the command line.
+
+``check`` (the ESSOP tile):
 
 Runs a set of cross-check cases (:mod:`.cases`) or one configuration's tile on a trace record
 through :func:`.check.check_tile` and prints, per case, PASS/FAIL, the cycle at which the
 results are final and the busy AND / streaming cycles on both sides (RTL / event model), the
 counter-overflow and accumulator-saturation counts (RTL / numerics), every mismatch, and a
 summary. The exit code is 1 when any case disagrees.
+
+``fp16``: seeded operand pairs (random patterns plus zeros, subnormals, infinities, NaNs,
+overflow, underflow and round-to-nearest-even ties) through ``Fp16Multiplier(D)``, every product
+compared with ``numerics.fp16.mul_bits`` bit for bit and its latency with D; then the
+multiply-accumulate RTL against the FP16 datapath's raw accumulators. Exit 1 on any mismatch.
+
+``synth``: Yosys gate counts (cells by type, NAND2-equivalents per block) of the FP16 multiplier
+and multiply-accumulate and of ESSOP tiles, beside the cost table's areas (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -98,3 +108,71 @@ def _check_config(args: argparse.Namespace) -> int:
     print_result(f"{record.layer}@{record.step}", f"tile {args.tile} of the {e.array.rows}x"
                  f"{e.array.cols} array, K={res.K}, BL={e.bitstream_length}", res)
     return 0 if res.passed else 1
+
+
+def _config_of(args: argparse.Namespace):
+    """The hardware configuration named by --config / --set (default: the shipped one)."""
+    from ..config import load_config
+
+    return load_config(args.config, args.set)
+
+
+def fp16_command(args: argparse.Namespace) -> int:
+    """``essop-sim rtl fp16``: the FP16 multiplier and MAC RTL against the numerics."""
+    from .fp16_check import check_mac, check_multiplier, edge_pairs, operand_pairs
+
+    print("command:", shlex.join(["essop-sim", *sys.argv[1:]]), flush=True)
+    depths = args.depths or [_config_of(args).fp16.pipeline_depth, 1, 7]
+    t0 = time.perf_counter()
+    a, b, cat = operand_pairs(args.pairs, args.seed)
+    result = check_multiplier(a, b, tuple(depths), cat, seed=args.seed)
+    print(result.summary())
+    ea, eb = edge_pairs()
+    edges = check_multiplier(ea, eb, tuple(depths[:1]), seed=args.seed)
+    print(f"edge values: all {edges.pairs} ordered pairs of "
+          f"{int(round(edges.pairs ** 0.5))} edge patterns at D={depths[0]}: "
+          f"{edges.mismatch_count} mismatches, {'PASS' if edges.passed else 'FAIL'}")
+    macs = [check_mac(args.mac_k, 8, 8, depths[0], acc, seed=args.seed)
+            for acc in ("fp16", "fp32")]
+    for mac in macs:
+        print(mac.summary())
+    ok = result.passed and edges.passed and all(mac.passed for mac in macs)
+    print(f"total wall time: {time.perf_counter() - t0:.1f} s")
+    print("OVERALL:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def synth_command(args: argparse.Namespace) -> int:
+    """``essop-sim rtl synth``: gate counts of the FP16 blocks and ESSOP tiles."""
+    from . import synth_report as sr
+    from .synth import require_yosys
+
+    require_yosys()
+    print("command:", shlex.join(["essop-sim", *sys.argv[1:]]), flush=True)
+    config = _config_of(args)
+    default_d = config.fp16.pipeline_depth
+    t0 = time.perf_counter()
+    for d, r in sr.synth_fp16(tuple(args.depths or [default_d, 7])).items():
+        _print_synth(f"FP16 multiplier, D = {d}", r, args.cells,
+                     sr.comparison_table(sr.compare_fp16(r, d)))
+    for acc in ("fp32", "fp16"):
+        r = sr.synth_fp16_mac(default_d, acc)
+        _print_synth(f"FP16 multiply-accumulate, D = {default_d}, {acc} accumulator", r,
+                     args.cells, sr.comparison_table(sr.compare_fp16_mac(r, default_d, acc)))
+    for n in args.tiles:
+        r = sr.synth_essop_tile(n, n, config)
+        _print_synth(f"ESSOP tile {n} x {n}", r, args.cells,
+                     sr.comparison_table(sr.compare_essop(r, n, n, sr.tile_config(n, n, config))))
+    print(f"\ntotal wall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _print_synth(title: str, result, cells: bool, comparison: str) -> None:
+    """One synthesised design: its per-block table, cells by type, and the cost comparison."""
+    print(f"\n## {title}  ({result.yosys_version}; Yosys {result.seconds:.1f} s)")
+    print(result.table())
+    if cells:
+        print()
+        print(result.cells_table())
+    print()
+    print(comparison, flush=True)

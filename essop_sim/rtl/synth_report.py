@@ -82,9 +82,8 @@ def synth_essop_tile(rows: int, cols: int, config: HardwareConfig | None = None,
                      **kwargs) -> SynthResult:
     """SynthResult of an ESSOP tile of rows x cols cells (top 'tile<rows>x<cols>').
 
-    Needs ``essop_sim.rtl.essop_tile`` (branch rtl-tile); ImportError otherwise.
     """
-    from . import essop_tile  # type: ignore[attr-defined]
+    from . import essop_tile
 
     cfg = tile_config(rows, cols, config)
     tile = essop_tile.EssopTile(cfg, rows, cols)
