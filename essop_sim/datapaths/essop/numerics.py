@@ -203,8 +203,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
             <= acc_room)
         if fast:
-            and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc,
-                                        kblock, groups)
+            and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
+                                            inc, bl, kblock, groups)
         else:
             and_counter.accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
                                            counter_max, saturate, A, inc, covf, asat, kblock,
