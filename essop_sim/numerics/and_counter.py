@@ -288,16 +288,17 @@ def _pack_side(A, As, order, p0, p1, bl, out, neg):  # pragma: no cover - numba
             neg[r] |= slot & np.uint64(np.int64(sg[r]))
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND):  # pragma: no cover - numba
-    """Pack the groups of :func:`packed_plan` into words, in parallel over groups.
+    """Pack the groups of :func:`packed_plan` into words (one thread: about 1 ns per outer
+    product and row, no parallel region to wait for on a busy machine).
 
     X uint64 [K, 1, n] (BL <= 32: one word per stream, cycles in bits 0..BL-1), xs int8 [K, n]
     sign masks (0 / -1), D [K, 1, m], ds [K, m]. Group g's s-th outer product k = order[gstart[g]
     + s] goes to bits s BL .. s BL + BL - 1 (slot s) of Xp[g, i] (uint64 [G, n]) and Dp[g, j]
     ([G, m]); NX[g, i] (ND[g, j]) has the ones of slot s set iff x_k,i (delta_k,j) is negative.
     """
-    for g in nb.prange(gstart.shape[0] - 1):
+    for g in range(gstart.shape[0] - 1):
         p0 = gstart[g]
         p1 = gstart[g + 1]
         _pack_side(X, xs, order, p0, p1, bl, Xp[g], NX[g])
