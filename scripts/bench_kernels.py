@@ -3,17 +3,18 @@
 For every layer (essop_sim.workloads.resnet32_cifar10, batch 128 by default) it builds synthetic
 ReLU-like operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), then measures
 
-* the AND/popcount accumulation kernel alone (``and_counter.accumulate_fast`` on the packed
-  streams, in the same chunks essop_outer_product uses), as gate evaluations per second:
-  m * n * K * BL AND-gate evaluations / seconds;
+* the plain AND/popcount accumulation kernel alone (``and_counter.accumulate_fast``, one word
+  per outer product and cell, on the packed streams, in the same chunks essop_outer_product
+  uses), as gate evaluations per second: m * n * K * BL AND-gate evaluations / seconds;
+* the project's fast-path accumulation, the one essop_outer_product calls
+  (``and_counter.accumulate_fast_any``: for BL <= 32 it packs 64 // BL outer products per word,
+  packing included in its time; otherwise it is ``accumulate_fast``);
 * a plain popcount roofline over the same packed data and loop shape
   (``and_counter.popcount_roofline``: sum of popcount(a & b), no sign, shift, activity or
   saturation; it adds every word into a per-cell accumulator in memory);
 * the LIMIT of this work (:func:`popcount_limit`, defined here): the m * n * K * BL gate
   evaluations on m * n * K * W words with AND + popcount summed in registers, k innermost and
   contiguous (its best layout: [rows, K * W] words), 2 x 2 cells per tile, one store per cell;
-* the grouped fast-path kernel (``and_counter.accumulate_grouped``, k-contiguous, shift groups,
-  counts in registers) alone and with its re-pack (``and_counter.to_k_contiguous``);
   every kernel figure is also printed as a fraction of the limit;
 * the full ``essop_outer_product`` (exponents, random numbers, comparators/streams and
   accumulation), and the share of its time in stream generation versus accumulation.
@@ -149,15 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     and_counter.popcount_roofline(Xt, Dt, np.zeros((3, 5), np.int64), 1, 1)
     popcount_limit(np.zeros((5, 2), np.uint64), np.zeros((3, 2), np.uint64),
                    np.zeros((3, 5), np.int64))
-    ws = and_counter.FastWorkspace(2, 1, 5, 3)
-    and_counter.accumulate_fast_grouped(Xt, np.zeros((2, 5), np.int8), Dt,
+    for bl in sorted({b for b in bls if b <= and_counter.PACK_MAX_BL})[:1]:
+        and_counter.accumulate_fast_any(Xt, np.zeros((2, 5), np.int8), Dt,
                                         np.zeros((2, 3), np.int8), np.zeros(2, np.int64),
                                         np.zeros(2, np.int64), np.ones(2, np.bool_),
                                         np.zeros((3, 5), np.int64), np.zeros(3, np.int64),
-                                        ws, 1, 1)
+                                        bl, 1, 1)
     t_compile = time.perf_counter() - t0
-    print(f"machine: {cpu_model()}; {os.cpu_count()} logical CPUs; caches "
-          f"{and_counter.cache_sizes()}; numba {numba.__version__}, "
+    print(f"machine: {cpu_model()}; {os.cpu_count()} logical CPUs; numba {numba.__version__}, "
           f"{numba.get_num_threads()} threads ({numba.threading_layer()} threading layer); "
           f"numpy {np.__version__}")
     print(f"load average before: {', '.join(f'{v:.2f}' for v in load_before)}")
@@ -171,20 +171,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print("=" * 100)
     print("summary (rates in G gate-evals/s = m*n*K*BL / s; fractions of the LIMIT kernel):")
-    print(f"{'BL':>5}  {'limit':>7}  {'roofline':>14}  {'project acc':>14}  "
-          f"{'grouped':>14}  {'grouped+pack':>14}  {'acc s':>6}  {'step s':>7}")
+    print(f"{'BL':>5}  {'limit':>7}  {'roofline':>14}  {'plain acc':>14}  "
+          f"{'project acc':>14}  {'acc s':>6}  {'step s':>7}")
     for bl, t in summary:
         ev = t["evals"]
 
         def cell(key, t=t, ev=ev):
             return f"{ev / t[key] / 1e9:7.1f} ({t['lim'] / t[key]:.2f})"
         print(f"{bl:>5}  {ev / t['lim'] / 1e9:7.1f}  {cell('roof'):>14}  {cell('acc'):>14}  "
-              f"{cell('grp'):>14}  {cell('grpall'):>14}  {t['acc']:6.2f}  {t['full']:7.2f}")
+              f"{cell('proj'):>14}  {t['proj']:6.2f}  {t['full']:7.2f}")
     by_bl = dict(summary)
-    for a, b in ((8, 64), (63, 64), (127, 128), (256, 64)):
+    for a, b in ((1, 64), (8, 64), (16, 64), (32, 64), (63, 64), (127, 128), (256, 64)):
         if a in by_bl and b in by_bl:
             print(f"BL {a} / BL {b} time: project accumulation "
-                  f"{by_bl[a]['acc'] / by_bl[b]['acc']:.2f}, whole step "
+                  f"{by_bl[a]['proj'] / by_bl[b]['proj']:.2f}, whole step "
                   f"{by_bl[a]['full'] / by_bl[b]['full']:.2f}, limit "
                   f"{by_bl[a]['lim'] / by_bl[b]['lim']:.2f}")
     print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -204,9 +204,9 @@ def run_bl(config, layers, repeat: int) -> dict:
     words = (bl + 63) // 64
     print(f"--- BL {bl} ({words} words per stream)")
     header = (f"{'layer':<24}{'m':>4}{'n':>5}{'K':>8}  {'limit':>7}  {'roof':>5}  {'acc':>5}  "
-              f"{'grp':>5}  {'grp+pk':>6}  {'full s':>7}  {'streams':>7}  {'acc s':>5}")
+              f"{'proj':>5}  {'full s':>7}  {'streams':>7}  {'acc s':>5}")
     print(header + "   (limit in G gate-evals/s; kernels as fractions of it)")
-    tot = dict(evals=0, acc=0.0, roof=0.0, lim=0.0, grp=0.0, grpall=0.0, full=0.0, streams=0.0,
+    tot = dict(evals=0, acc=0.0, proj=0.0, roof=0.0, lim=0.0, full=0.0, streams=0.0,
                accum=0.0, expo=0.0, cpu=0.0)
     rng = np.random.default_rng(2024)
     for lay in layers:
@@ -251,15 +251,10 @@ def run_bl(config, layers, repeat: int) -> dict:
             with numba.parallel_chunksize(1):  # the schedule essop_outer_product uses
                 comparator.streams_both(x[k0:k1], ex[k0:k1], Rx, mode_x, X, Xs, d[k0:k1],
                                         ed[k0:k1], Rd, mode_d, D, Ds, bl, bl, w, 1)
-            # The limit's layout (k contiguous), and the grouped kernel's, built untimed.
-            order, seg, seg_shift, _ = and_counter.group_plan(lsh[k0:k1], rsh[k0:k1],
-                                                              active[k0:k1])
-            ws = and_counter.FastWorkspace(kc, words, n, m)
-            XT, SXT, DT, SDT = ws.views(order.size * words)
-            and_counter.to_k_contiguous(X, Xs, D, Ds, order, XT, SXT, DT, SDT)
+            # The limit's layout (k contiguous), built untimed.
             LX = np.ascontiguousarray(X.transpose(2, 0, 1).reshape(n, kc * words))
             LD = np.ascontiguousarray(D.transpose(2, 0, 1).reshape(m, kc * words))
-            chunks.append((X, Xs, D, Ds, k0, k1, LX, LD, ws, seg, seg_shift))
+            chunks.append((X, Xs, D, Ds, k0, k1, LX, LD))
         best = {}
         out = np.zeros((m, n), np.int64)
         for _ in range(repeat + 1):  # interleaved; the first round also warms the caches
@@ -277,42 +272,33 @@ def run_bl(config, layers, repeat: int) -> dict:
                 and_counter.popcount_roofline(X, D, roof, kblock, groups)
             res["roof"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            for *_, LX, LD, _, _, _ in chunks:
+            for *_, LX, LD in chunks:
                 popcount_limit(LX, LD, out)
             res["lim"] = time.perf_counter() - t0
             acc2 = np.zeros((m, n), np.int64)
             inc2 = np.zeros(m, np.int64)
             t0 = time.perf_counter()
-            for *_, ws, seg, seg_shift in chunks:
-                cols = int(seg[-1]) * words
-                XT, SXT, DT, SDT = ws.views(cols)
-                and_counter.accumulate_grouped(XT, SXT, DT, SDT, words, seg, seg_shift, acc2,
-                                               inc2, ws.kblock, ws.icols)
-            res["grp"] = time.perf_counter() - t0
-            acc3 = np.zeros((m, n), np.int64)
-            inc3 = np.zeros(m, np.int64)
-            t0 = time.perf_counter()
-            for X, Xs, D, Ds, k0, k1, _, _, ws, _, _ in chunks:
-                and_counter.accumulate_fast_grouped(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1],
-                                                    active[k0:k1], acc3, inc3, ws, groups,
-                                                    kblock)
-            res["grpall"] = time.perf_counter() - t0
-            if not (np.array_equal(acc, acc3) and inc.sum() == inc3.sum()):
-                raise AssertionError(f"{lay.name}: grouped kernel differs from accumulate_fast")
+            for X, Xs, D, Ds, k0, k1, *_ in chunks:
+                and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1],
+                                                active[k0:k1], acc2, inc2, bl, kblock, groups)
+            res["proj"] = time.perf_counter() - t0
+            if not (np.array_equal(acc, acc2) and np.array_equal(inc, inc2)):
+                raise AssertionError(f"{lay.name}: accumulate_fast_any differs from "
+                                     "accumulate_fast")
             for key, v in res.items():
                 best[key] = min(best.get(key, v), v)
         evals = m * n * K * bl
         tot["evals"] += evals
-        for key in ("acc", "roof", "lim", "grp", "grpall"):
+        for key in ("acc", "proj", "roof", "lim"):
             tot[key] += best[key]
         tot["full"] += best_full
         tot["cpu"] += cpu
         tot["streams"] += timings.get("streams", 0.0)
         tot["accum"] += timings.get("accumulate", 0.0)
         tot["expo"] += timings.get("exponents", 0.0)
-        fr = {key: best["lim"] / best[key] for key in ("roof", "acc", "grp", "grpall")}
+        fr = {key: best["lim"] / best[key] for key in ("roof", "acc", "proj")}
         print(f"{lay.name:<24}{m:>4}{n:>5}{K:>8}  {evals / best['lim'] / 1e9:>7.1f}  "
-              f"{fr['roof']:>5.2f}  {fr['acc']:>5.2f}  {fr['grp']:>5.2f}  {fr['grpall']:>6.2f}  "
+              f"{fr['roof']:>5.2f}  {fr['acc']:>5.2f}  {fr['proj']:>5.2f}  "
               f"{best_full:>7.3f}  {timings.get('streams', 0.0):>7.3f}  "
               f"{timings.get('accumulate', 0.0):>5.2f}", flush=True)
         del x, d, chunks
@@ -323,9 +309,8 @@ def run_bl(config, layers, repeat: int) -> dict:
     print(f"gate evaluations: {ev:.3e} (m*n*K*BL over {len(layers)} layers)")
     for key, label in (("lim", "LIMIT (registers, k contiguous)"),
                        ("roof", "popcount roofline (per-word store)"),
-                       ("acc", "project accumulate_fast"),
-                       ("grp", "grouped kernel (no re-pack)"),
-                       ("grpall", "grouped kernel + re-pack")):
+                       ("acc", "plain accumulate_fast"),
+                       ("proj", "project accumulate_fast_any")):
         print(f"{label:<36} {ev / tot[key] / 1e9:8.2f} G gate-evals/s ({tot[key]:.3f} s) = "
               f"{tot['lim'] / tot[key]:.2f} of the limit")
     print(f"full essop_outer_product, whole step: {full:.2f} s "

@@ -20,8 +20,6 @@ cell, so results do not depend on the thread count or the grouping. Sign applica
 
 from __future__ import annotations
 
-import os
-
 import numba as nb
 import numpy as np
 from numba import types
@@ -238,262 +236,143 @@ def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
                             row[i] += popcount64(xk[i] & d)
 
 
-@nb.njit(cache=True, inline="always")
-def _transpose_rows(A, As, order, AT, SAT, r0, r1):  # pragma: no cover - numba
-    """AT[r, p*W + w] = A[order[p], w, r] and SAT[r, p*W + w] = As[order[p], r] for rows
-    r0 <= r < r1: the k-contiguous layout of :func:`accumulate_grouped` (one int8 sign mask
-    per word, so every word carries its own sign)."""
-    W = A.shape[1]
-    for p in range(order.shape[0]):
-        k = order[p]
-        for w in range(W):
-            col = p * W + w
-            for r in range(r0, r1):
-                AT[r, col] = A[k, w, r]
-                SAT[r, col] = As[k, r]
+#: Largest BL packed by :func:`accumulate_fast_any`: at most 32, so that a 64-bit word holds
+#: P = 64 // BL >= 2 outer products (measured: docs/numerics-essop.md, packed kernel).
+PACK_MAX_BL = 32
+#: Bytes of x-side data per k block that the accumulation kernels keep in a core's L2 cache.
+KBLOCK_CACHE_BYTES = 256 << 10
 
 
-@nb.njit(cache=True, inline="always")
-def _cell_sums(x, sx, d, sd, b0, b1):  # pragma: no cover - numba
-    """(u, s) for one cell over words b0..b1-1: u = sum popcount(x & d) (AND ones), s = sum
-    popcount(x & d & (sx ^ sd)) (the ones of words whose product sign is negative)."""
-    u = 0
-    s = 0
-    for b in range(b0, b1):
-        t = x[b] & d[b]
-        u += popcount64(t)
-        s += popcount64(t & np.uint64(np.int64(sx[b] ^ sd[b])))
-    return u, s
+def packed_plan(lsh: np.ndarray, rsh: np.ndarray, active: np.ndarray,
+                slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(order, gstart, gshift, rest): how :func:`accumulate_packed` packs a chunk.
 
-
-@nb.njit(cache=True, inline="always")
-def _tile_2x2(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult):  # pragma: no cover - numba
-    """Cells (j..j+1, i..i+1) over words b0..b1-1, four sums of each kind held in registers
-    (words innermost, vectorised): acc[j', i'] += (u - 2 s) * mult. Returns the sum of u."""
-    x0 = XT[i, b0:b1]
-    x1 = XT[i + 1, b0:b1]
-    f0 = SXT[i, b0:b1]
-    f1 = SXT[i + 1, b0:b1]
-    d0 = DT[j, b0:b1]
-    d1 = DT[j + 1, b0:b1]
-    e0 = SDT[j, b0:b1]
-    e1 = SDT[j + 1, b0:b1]
-    u00 = u01 = u10 = u11 = 0
-    s00 = s01 = s10 = s11 = 0
-    for b in range(b1 - b0):
-        a = x0[b]
-        c = x1[b]
-        g0 = np.uint64(np.int64(f0[b]))
-        g1 = np.uint64(np.int64(f1[b]))
-        dv = d0[b]
-        h = np.uint64(np.int64(e0[b]))
-        t = a & dv
-        u00 += popcount64(t)
-        s00 += popcount64(t & (g0 ^ h))
-        t = c & dv
-        u01 += popcount64(t)
-        s01 += popcount64(t & (g1 ^ h))
-        dv = d1[b]
-        h = np.uint64(np.int64(e1[b]))
-        t = a & dv
-        u10 += popcount64(t)
-        s10 += popcount64(t & (g0 ^ h))
-        t = c & dv
-        u11 += popcount64(t)
-        s11 += popcount64(t & (g1 ^ h))
-    acc[j, i] += (u00 - 2 * s00) * mult
-    acc[j, i + 1] += (u01 - 2 * s01) * mult
-    acc[j + 1, i] += (u10 - 2 * s10) * mult
-    acc[j + 1, i + 1] += (u11 - 2 * s11) * mult
-    return u00 + u01 + u10 + u11
-
-
-@nb.njit(cache=True, inline="always")
-def _tile_rows(XT, SXT, DT, SDT, j0, j1, i0, i1, b0, b1, acc, mult):  # pragma: no cover
-    """Cells (j0..j1-1, i0..i1-1) over words b0..b1-1: 2 x 2 register tiles where they fit,
-    single cells for the remaining row and column. Returns the AND ones of these cells."""
-    jt = j0 + ((j1 - j0) // 2) * 2
-    it = i0 + ((i1 - i0) // 2) * 2
-    tot = 0
-    for j in range(j0, jt, 2):
-        for i in range(i0, it, 2):
-            tot += _tile_2x2(XT, SXT, DT, SDT, i, j, b0, b1, acc, mult)
-    for j in range(j0, j1):
-        lo = it if j < jt else i0
-        for i in range(lo, i1):
-            u, s = _cell_sums(XT[i], SXT[i], DT[j], SDT[j], b0, b1)
-            acc[j, i] += (u - 2 * s) * mult
-            tot += u
-    return tot
-
-
-@nb.njit(parallel=True, cache=True)
-def to_k_contiguous(X, Xs, D, Ds, order, XT, SXT, DT, SDT):  # pragma: no cover - numba
-    """Re-pack the outer products ``order`` (int64 [P]) of X uint64 [K, W, n], Xs int8 [K, n],
-    D [K, W, m], Ds [K, m] into the k-contiguous layout of :func:`accumulate_grouped`:
-    XT[i, p*W + w] = X[order[p], w, i], SXT[i, p*W + w] = Xs[order[p], i] (likewise DT, SDT),
-    in parallel over blocks of 8 rows."""
-    n = X.shape[2]
-    m = D.shape[2]
-    nbx = (n + 7) // 8
-    nbd = (m + 7) // 8
-    for b in nb.prange(nbx + nbd):
-        if b < nbx:
-            _transpose_rows(X, Xs, order, XT, SXT, 8 * b, min(n, 8 * b + 8))
-        else:
-            r = b - nbx
-            _transpose_rows(D, Ds, order, DT, SDT, 8 * r, min(m, 8 * r + 8))
-
-
-@nb.njit(parallel=True, cache=True)
-def accumulate_grouped(XT, SXT, DT, SDT, W, seg, seg_shift, acc, inc, kblock,
-                       icols):  # pragma: no cover - numba
-    """Fast-path accumulation from the k-contiguous layout, grouped by equal left shift:
-    acc[j, i] += sum over groups g of 2^seg_shift[g] * sum over k in g of
-    sign * popcount(X[k, :, i] & D[k, :, j]), exact. Valid only when no counter and no
-    accumulator step can overflow and no k of the groups has a right shift: the integer sum is
-    then order-independent and equals the in-order steps of :func:`accumulate_fast`.
-
-    XT uint64 [n, P*W], SXT int8 [n, P*W] (0 / -1 per word), DT, SDT [m, P*W] as written by
-    :func:`to_k_contiguous`; W words per outer product; group g = outer products (positions)
-    seg[g] .. seg[g+1]-1 (seg int64 [G + 1]), left shift seg_shift[g] (bits). acc int64 [m, n]
-    is updated in place; inc int64 [m] gets the AND ones (each 2-row tile's on its first
-    row: the total is exact, the split over rows is not).
-
-    Parallel over tasks = 4-row blocks of acc x ``icols``-column blocks; each walks every group
-    in blocks of ``kblock`` words and computes per cell, with t = x & d, u = sum popcount(t)
-    and s = sum popcount(t & (sx ^ sd)) (the ones of words whose product sign is negative) in
-    registers (2 x 2 cells per tile, words innermost: vector popcounts), then adds the signed
-    count times the group's power of two, (u - 2 s) << shift, once per block.
+    order (int64 [N]) lists the active k with no right shift (rsh[k] == 0), stably sorted by
+    left shift lsh[k]; they are cut into runs of equal lsh and each run into groups of up to
+    ``slots`` consecutive entries of order (the last group of a run may be partial). Group g
+    holds order[gstart[g] : gstart[g + 1]] (gstart int64 [G + 1]) and has the left shift
+    gshift[g] (int64 [G], bits) of all its k. rest (bool [K]) marks the active k with a right
+    shift: their floor (c << F) >> s_k is not linear in the count c, so they are not packed.
     """
-    n = XT.shape[0]
-    m = DT.shape[0]
-    G = seg_shift.shape[0]
-    jtasks = (m + 3) // 4
-    itasks = (n + icols - 1) // icols
-    ones = np.zeros(jtasks * itasks, dtype=np.int64)
-    for task in nb.prange(jtasks * itasks):
-        jt, it = divmod(task, itasks)
-        j0 = 4 * jt
-        j1 = min(m, j0 + 4)
-        i0 = it * icols
-        i1 = min(n, i0 + icols)
-        tot = 0
-        for g in range(G):
-            mult = np.int64(1) << seg_shift[g]
-            w1 = seg[g + 1] * W
-            for b0 in range(seg[g] * W, w1, kblock):
-                tot += _tile_rows(XT, SXT, DT, SDT, j0, j1, i0, i1, b0, min(w1, b0 + kblock),
-                                  acc, mult)
-        ones[task] = tot
-    for task in range(jtasks * itasks):
-        inc[4 * (task // itasks)] += ones[task]
-
-
-def cache_sizes() -> dict[int, int]:
-    """Per-core data/unified cache sizes in bytes by level, from Linux sysfs
-    (/sys/devices/system/cpu/cpu0/cache/index*/size); {1: 32 KiB, 2: 1 MiB} when unreadable."""
-    sizes = {1: 32 << 10, 2: 1 << 20}
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        entries = sorted(os.listdir(base))
-    except OSError:
-        return sizes
-    for entry in entries:
-        if not entry.startswith("index"):
-            continue
-        try:
-            with open(f"{base}/{entry}/level") as f:
-                level = int(f.read())
-            with open(f"{base}/{entry}/type") as f:
-                kind = f.read().strip()
-            with open(f"{base}/{entry}/size") as f:
-                text = f.read().strip()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction" or not text:
-            continue
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
-        try:
-            sizes[level] = int(text.rstrip("KMGkmg")) * scale
-        except ValueError:
-            continue
-    return sizes
-
-
-_CACHE = None
-
-
-def grouped_layout(n: int, m: int) -> tuple[int, int]:
-    """(kblock, icols) for :func:`accumulate_grouped`: tasks span ``icols`` columns (64, or n),
-    and a block of ``kblock`` words (a multiple of 64) keeps the block's x and delta rows
-    (8 + 1 bytes per word and row) within half the per-core L2 cache and its four delta rows
-    within half the L1 cache."""
-    global _CACHE
-    if _CACHE is None:
-        _CACHE = cache_sizes()
-    icols = min(n, 64)
-    l2 = _CACHE.get(2, 1 << 20) // 2
-    l1 = _CACHE.get(1, 32 << 10) // 2
-    words = min(l2 // (9 * (icols + 4)), l1 // (9 * 4))
-    return int(max(64, words // 64 * 64)), int(icols)
-
-
-class FastWorkspace:
-    """Reusable scratch for :func:`accumulate_fast_grouped`: k-contiguous words and sign bytes
-    for up to ``kmax`` outer products of ``words`` words, n x and m delta rows."""
-
-    def __init__(self, kmax: int, words: int, n: int, m: int):
-        cols = kmax * words
-        self.n, self.m = n, m
-        self.xt = np.empty(n * cols, dtype=np.uint64)
-        self.sxt = np.empty(n * cols, dtype=np.int8)
-        self.dt = np.empty(m * cols, dtype=np.uint64)
-        self.sdt = np.empty(m * cols, dtype=np.int8)
-        self.kblock, self.icols = grouped_layout(n, m)
-
-    def views(self, cols: int):
-        """C-contiguous [rows, cols] views of the four buffers."""
-        n, m = self.n, self.m
-        return (self.xt[:n * cols].reshape(n, cols), self.sxt[:n * cols].reshape(n, cols),
-                self.dt[:m * cols].reshape(m, cols), self.sdt[:m * cols].reshape(m, cols))
-
-
-def group_plan(lsh: np.ndarray, rsh: np.ndarray,
-               active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(order, seg, seg_shift, rest) for :func:`accumulate_grouped`: the active k with no right
-    shift, stably sorted by left shift (int64 [P]); group boundaries seg (int64 [G + 1],
-    positions in order) and each group's left shift (int64 [G], bits); and ``rest``, the bool
-    [K] mask of the active k with a right shift (their floor is per count: not grouped)."""
     lin = active & (rsh == 0)
     idx = np.flatnonzero(lin)
     order = idx[np.argsort(lsh[idx], kind="stable")].astype(np.int64)
     sh = lsh[order]
-    cuts = np.flatnonzero(sh[1:] != sh[:-1]) + 1
-    seg = np.concatenate(([0], cuts, [order.size])).astype(np.int64)
-    return order, seg, sh[seg[:-1]].astype(np.int64), active & (rsh > 0)
+    pos = np.arange(order.size, dtype=np.int64)
+    run_first = np.ones(order.size, dtype=np.bool_)
+    run_first[1:] = sh[1:] != sh[:-1]
+    # position of the first entry of each entry's run; a group starts every `slots` entries
+    run0 = np.maximum.accumulate(np.where(run_first, pos, 0))
+    starts = np.flatnonzero((pos - run0) % slots == 0)
+    gstart = np.append(starts, order.size).astype(np.int64)
+    return order, gstart, sh[starts].astype(np.int64), active & (rsh > 0)
 
 
-def accumulate_fast_grouped(X, Xs, D, Ds, lsh, rsh, active, acc, inc, work: FastWorkspace,
-                            groups: int, kblock_rows: int) -> None:
-    """Same result as :func:`accumulate_fast` (acc, and the total of inc) for a chunk in which
-    no counter and no accumulator step can overflow, faster: the outer products without a
-    right shift go through :func:`accumulate_grouped` (grouped by shift, k-contiguous,
-    counts in registers); those with a right shift (rare: s_k > F) through
-    :func:`accumulate_fast` with the other k masked off (``groups``, ``kblock_rows`` as for it).
+@nb.njit(cache=True, inline="always")
+def _pack_side(A, As, order, p0, p1, bl, out, neg):  # pragma: no cover - numba
+    """One group of one side: out[r] = OR over slots s of (A[order[p0 + s], 0, r] & ones) <<
+    (s BL), neg[r] = OR over s of (ones << s BL) where As[order[p0 + s], r] = -1 (negative),
+    for every row r; ones = 2^BL - 1 (bits 0..BL-1, the stream's cycles)."""
+    ones = (np.uint64(1) << np.uint64(bl)) - np.uint64(1)
+    for r in range(out.shape[0]):
+        out[r] = 0
+        neg[r] = 0
+    for p in range(p0, p1):
+        k = order[p]
+        sh = np.uint64((p - p0) * bl)
+        slot = ones << sh
+        a = A[k, 0]
+        sg = As[k]
+        for r in range(out.shape[0]):
+            out[r] |= (a[r] & ones) << sh
+            neg[r] |= slot & np.uint64(np.int64(sg[r]))
+
+
+@nb.njit(cache=True)
+def pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND):  # pragma: no cover - numba
+    """Pack the groups of :func:`packed_plan` into words (one thread: about 1 ns per outer
+    product and row, no parallel region to wait for on a busy machine).
+
+    X uint64 [K, 1, n] (BL <= 32: one word per stream, cycles in bits 0..BL-1), xs int8 [K, n]
+    sign masks (0 / -1), D [K, 1, m], ds [K, m]. Group g's s-th outer product k = order[gstart[g]
+    + s] goes to bits s BL .. s BL + BL - 1 (slot s) of Xp[g, i] (uint64 [G, n]) and Dp[g, j]
+    ([G, m]); NX[g, i] (ND[g, j]) has the ones of slot s set iff x_k,i (delta_k,j) is negative.
     """
-    order, seg, seg_shift, rest = group_plan(lsh, rsh, active)
-    if order.size:
-        W = X.shape[1]
-        XT, SXT, DT, SDT = work.views(order.size * W)
-        to_k_contiguous(X, Xs, D, Ds, order, XT, SXT, DT, SDT)
-        accumulate_grouped(XT, SXT, DT, SDT, W, seg, seg_shift, acc, inc, work.kblock,
-                           work.icols)
+    for g in range(gstart.shape[0] - 1):
+        p0 = gstart[g]
+        p1 = gstart[g + 1]
+        _pack_side(X, xs, order, p0, p1, bl, Xp[g], NX[g])
+        _pack_side(D, ds, order, p0, p1, bl, Dp[g], ND[g])
+
+
+@nb.njit(parallel=True, cache=True)
+def accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc, kblock,
+                      groups):  # pragma: no cover - numba
+    """Fast-path accumulation of packed groups (:func:`pack_groups`).
+
+    For every group g and cell (j, i): t = Xp[g, i] & Dp[g, j] holds each slot's AND ones,
+    t & (NX[g, i] ^ ND[g, j]) those of the slots whose product sign is negative, so
+    acc[j, i] += (popcount(t) - 2 popcount(t & (NX ^ ND))) << gshift[g], the group's signed
+    count times 2^lsh; inc[j] += popcount(t) summed over i and g (counter increments).
+    Xp, NX uint64 [G, n]; Dp, ND [G, m]; gshift int64 [G] (bits); acc int64 [m, n] and inc
+    int64 [m] are updated in place. Same loop shape as :func:`accumulate_fast`: one row range
+    per thread (``groups`` of them), blocks of ``kblock`` packed groups, i innermost.
+    """
+    G, n = Xp.shape
+    m = acc.shape[0]
+    for rg in nb.prange(groups):
+        j0, j1 = _row_range(rg, groups, m)
+        for b0 in range(0, G, kblock):
+            b1 = min(G, b0 + kblock)
+            for j in range(j0, j1):
+                row = acc[j]
+                tot = 0
+                for g in range(b0, b1):
+                    d = Dp[g, j]
+                    nd = ND[g, j]
+                    ls = gshift[g]
+                    xg = Xp[g]
+                    ng = NX[g]
+                    for i in range(n):
+                        t = xg[i] & d
+                        c = popcount64(t)
+                        tot += c
+                        row[i] += (c - 2 * popcount64(t & (ng[i] ^ nd))) << ls
+                inc[j] += tot
+
+
+def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kblock: int,
+                        groups: int) -> None:
+    """:func:`accumulate_fast`'s result (acc and every inc[j], bit for bit) for a chunk on the
+    fast path (no counter and no accumulator step can overflow), choosing the kernel by BL.
+
+    BL <= PACK_MAX_BL (one word per stream): the active k with no right shift are packed
+    P = 64 // BL to a word (:func:`packed_plan`, :func:`pack_groups`) and accumulated by
+    :func:`accumulate_packed`; the active k with a right shift go through
+    :func:`accumulate_fast` with the other k masked off. Longer streams: :func:`accumulate_fast`.
+    Arguments as for :func:`accumulate_fast`, plus bl (bits); kblock and groups are its layout
+    (:func:`kernel_layout`), the packed kernel's k block is sized from the same cache budget.
+    """
+    if X.shape[1] != 1 or bl > PACK_MAX_BL:
+        accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
+        return
+    n, m = X.shape[2], D.shape[2]
+    order, gstart, gshift, rest = packed_plan(lsh, rsh, active, 64 // bl)
+    G = gshift.size
+    if G:
+        Xp = np.empty((G, n), dtype=np.uint64)
+        NX = np.empty((G, n), dtype=np.uint64)
+        Dp = np.empty((G, m), dtype=np.uint64)
+        ND = np.empty((G, m), dtype=np.uint64)
+        pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND)
+        accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc,
+                          max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
     if rest.any():
-        accumulate_fast(X, Xs, D, Ds, lsh, rsh, rest, acc, inc, kblock_rows, groups)
+        accumulate_fast(X, xs, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
 
 
-def kernel_layout(n: int, m: int, words: int, cache_bytes: int = 256 << 10) -> tuple[int, int]:
+def kernel_layout(n: int, m: int, words: int,
+                  cache_bytes: int = KBLOCK_CACHE_BYTES) -> tuple[int, int]:
     """(kblock, groups) for the accumulation kernels: k-block whose packed x streams and signs
     fit ``cache_bytes`` (per-core L2), and one row group per numba thread (at most m)."""
     kblock = max(1, cache_bytes // (n * (8 * words + 1)))
