@@ -35,16 +35,16 @@ def test_hand_derived_essop_examples():
     # One 4x4 tile, K = 2 batches of 1 k-step, BL 4 (4 cycles per k-step).
     # Load = 1 * (4 + 4) * 8 bits / 16 = 4 cycles: load0 [0, 4), load1 [4, 8).
     # Compute0 starts at 4 + Ls(1) = 5: [5, 9); compute1 [9, 13) (load1 + 1 = 9).
-    # Final at 13 + P(1) = 14; write-back 4*4*16 / 64 = 4 cycles: [14, 18).
+    # Final at 13 + P(1) + 1 (accumulate stage) = 15; write-back 4*4*16 / 64 = 4 cycles: [15, 19).
     r = time_update(small_essop(), 4, 4, 2)
-    assert r.cycles == r.ideal_cycles == 18
-    assert r.stalls == {"fill": 5, "operand": 0, "rng": 0, "writeback": 0, "drain": 5}
+    assert r.cycles == r.ideal_cycles == 19
+    assert r.stalls == {"fill": 5, "operand": 0, "rng": 0, "writeback": 0, "drain": 6}
     assert r.busy["read_port"] == 8 and r.busy["write_port"] == r.busy["shadow"] == 4
     # Read 8 bits/cycle: loads take 8: load0 [0, 8), load1 [8, 16). Compute0 [9, 13),
-    # compute1 waits for 16 + 1 = 17: [17, 21) (4 operand-stall cycles); final 22, end 26.
+    # compute1 waits for 16 + 1 = 17: [17, 21) (4 operand-stall cycles); final 23, end 27.
     r = time_update(small_essop(**{"memory.read_bandwidth": 8}), 4, 4, 2)
-    assert (r.cycles, r.ideal_cycles) == (26, 22)
-    assert r.stalls == {"fill": 9, "operand": 4, "rng": 0, "writeback": 0, "drain": 5}
+    assert (r.cycles, r.ideal_cycles) == (27, 23)
+    assert r.stalls == {"fill": 9, "operand": 4, "rng": 0, "writeback": 0, "drain": 6}
 
 
 def test_hand_derived_fp16_example():
