@@ -178,8 +178,8 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
     ``accumulate_cycles`` cycles after its last k-step (the P register stages, then the
     datapath's accumulate stage); the array's idle cycles are labelled 'fill' (before the first
     k-step), 'drain' (after the last: the last tile's wait, final, for the shadow register is
-    'writeback'),
-    'operand' (the next k-step not ready) or 'writeback' (ready, waiting for the shadow).
+    'writeback'), 'operand' (the next k-step not ready) or 'writeback' (ready, waiting for the
+    shadow).
     ``writeback_bits(tile)`` gives a tile's write-back bits (default rows x cols x
     ``accumulator_bits``; the edge processor writes its W per-edge accumulators).
     """
