@@ -56,6 +56,9 @@ def test_quick_case_matches_numerics_and_timing(case):
     np.testing.assert_array_equal(res.raw_rtl, res.raw_model)
     assert res.ready_rtl == res.ready_model > 0
     assert res.busy_rtl == res.busy_model
+    if case.repeat == 1:   # final at e_last + P + 1: the P stages, then the accumulate stage
+        e_last = res.first_stream_rtl + res.busy_rtl["rng_bank"]
+        assert res.ready_rtl == e_last + case.config.essop.pipeline_stages + 1
     assert res.busy_rtl["and_array"] == case.repeat * case.x.shape[0] * -(
         -case.config.essop.bitstream_length // case.config.essop.bits_per_cycle)
     assert np.any(res.raw_model != 0)          # every quick case accumulates something

@@ -13,10 +13,12 @@ Elaboratable (so that synthesis can count them separately):
 - :class:`AndArray`: rows x cols x b AND gates.
 - :class:`Counters`: one cb-bit coincidence counter per cell, adding the popcount of its b AND
   bits per valid cycle, sticking at 2^cb - 1 ('saturate') or rolling over ('wrap'); on the k-step's
-  last bit step it hands the final count to the accumulator and restarts from 0.
-- :class:`Accumulators`: one A-bit signed accumulator per cell with its alignment shifter:
-  v = (c << F) >> s, acc +/- v by the product sign, saturating or wrapping to A bits; the tile's
-  first k-step adds to 0 (clears), the last raises ``done`` one cycle later.
+  last bit step it loads the final count into its count register and restarts from 0.
+- :class:`Accumulators`: the accumulate stage, a cycle of its own after the count register (so
+  a tile is final at e_last + P + 1, docs/timing.md): one A-bit signed accumulator per cell with
+  its alignment shifter, v = (c << F) >> s, acc +/- v by the product sign, saturating or
+  wrapping to A bits; the tile's first k-step adds to 0 (clears), the last raises ``done`` one
+  cycle later.
 """
 
 from __future__ import annotations
@@ -129,9 +131,10 @@ class AndArray(Elaboratable):
 class Counters(Elaboratable):
     """Coincidence counters, cb bits each.
 
-    Ports in: ``ands[j][i]`` (b bits), ``valid``, ``last``. Ports out (combinational, meaningful
-    when ``valid & last``): ``count[j][i]`` (the k-step's count after overflow handling),
-    ``overflow[j][i]`` (the true count exceeded 2^cb - 1 during the k-step).
+    Ports in: ``ands[j][i]`` (b bits), ``valid``, ``last``. Ports out (the count register,
+    loaded on ``valid & last`` and held until the next k-step's last bit step):
+    ``count[j][i]`` (the k-step's count after overflow handling), ``overflow[j][i]`` (the true
+    count exceeded 2^cb - 1 during the k-step).
     """
 
     def __init__(self, p: TileParams):
@@ -157,27 +160,33 @@ class Counters(Elaboratable):
                 raw = reg + sum(bits[lane] for lane in range(p.lanes))
                 over = raw > top
                 nxt = Mux(over, top, raw) if p.saturate else raw[:p.counter_bits]
-                m.d.comb += [self.count[j][i].eq(nxt), self.overflow[j][i].eq(seen | over)]
                 with m.If(self.valid):
                     m.d.sync += [reg.eq(Mux(self.last, 0, nxt)),
                                  seen.eq(Mux(self.last, 0, seen | over))]
+                    with m.If(self.last):   # the count register
+                        m.d.sync += [self.count[j][i].eq(nxt),
+                                     self.overflow[j][i].eq(seen | over)]
         return m
 
 
 class Accumulators(Elaboratable):
-    """Signed accumulators, A bits each, with the alignment shifter (v = (c << F) >> s).
+    """The accumulate stage: signed accumulators, A bits each, with the alignment shifter
+    (v = (c << F) >> s).
 
-    Ports in: ``count[j][i]``, ``enable`` (accumulate this cycle: valid & last), ``first``,
-    ``final``, ``x_signs``, ``delta_signs``, ``shift``. Ports out: ``acc[j][i]`` (registers,
-    signed A bits), ``saturated[j][i]`` (combinational: this step left the A-bit range),
-    ``done`` (one cycle, the first in which the tile's accumulators are final).
+    Ports in: ``hand_off`` (the counters load their count registers at the end of this cycle:
+    valid & last), with it the k-step's ``first``, ``final``, ``x_signs``, ``delta_signs``,
+    ``shift`` (registered here alongside the counts), and ``count[j][i]`` (the counters' count
+    registers). Ports out: ``accumulate`` (this cycle accumulates: ``hand_off`` one cycle
+    later), ``acc[j][i]`` (registers, signed A bits), ``saturated[j][i]`` (combinational: this
+    accumulate left the A-bit range), ``done`` (one cycle, the first in which the tile's
+    accumulators are final).
     """
 
     def __init__(self, p: TileParams):
         self.p = p
         self.count = [[Signal(p.counter_bits, name=f"count{j}_{i}") for i in range(p.cols)]
                       for j in range(p.rows)]
-        self.enable = Signal()
+        self.hand_off = Signal()
         self.first = Signal()
         self.final = Signal()
         self.x_signs = Signal(p.cols)
@@ -187,19 +196,30 @@ class Accumulators(Elaboratable):
                      for i in range(p.cols)] for j in range(p.rows)]
         self.saturated = [[Signal(name=f"saturated{j}_{i}") for i in range(p.cols)]
                           for j in range(p.rows)]
+        self.accumulate = Signal()
         self.done = Signal()
 
     def elaborate(self, platform):
         m = Module()
         p = self.p
         A = p.accumulator_bits
+        # the k-step's side band, registered with the counts
+        first, final = Signal(name="first_r"), Signal(name="final_r")
+        x_signs = Signal(p.cols, name="x_signs_r")
+        delta_signs = Signal(p.rows, name="delta_signs_r")
+        shift = Signal(p.shift_bits, name="shift_r")
+        m.d.sync += self.accumulate.eq(self.hand_off)
+        with m.If(self.hand_off):
+            m.d.sync += [first.eq(self.first), final.eq(self.final),
+                         x_signs.eq(self.x_signs), delta_signs.eq(self.delta_signs),
+                         shift.eq(self.shift)]
         hi, lo = (1 << (A - 1)) - 1, -(1 << (A - 1))
         for j in range(p.rows):
             for i in range(p.cols):
                 acc = self.acc[j][i]
-                v = (self.count[j][i] << p.fraction_bits) >> self.shift
-                base = Mux(self.first, 0, acc)
-                neg = self.x_signs[i] ^ self.delta_signs[j]
+                v = (self.count[j][i] << p.fraction_bits) >> shift
+                base = Mux(first, 0, acc)
+                neg = x_signs[i] ^ delta_signs[j]
                 total = Mux(neg, base - v, base + v)
                 above, below = total > hi, total < lo
                 if p.saturate:
@@ -207,7 +227,7 @@ class Accumulators(Elaboratable):
                 else:
                     result = total[:A].as_signed()
                 m.d.comb += self.saturated[j][i].eq(above | below)
-                with m.If(self.enable):
+                with m.If(self.accumulate):
                     m.d.sync += acc.eq(result)
-        m.d.sync += self.done.eq(self.enable & self.final)
+        m.d.sync += self.done.eq(self.accumulate & final)
         return m

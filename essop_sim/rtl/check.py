@@ -16,12 +16,13 @@ and compares:
 
 Cycle mapping. RTL cycle 0 is the first cycle in which k-step 0's vector pair is at the tile's
 input port, i.e. the event model's arrival boundary A_0 = L_0 (closed-form term 'load'). The
-tile's results are final at boundary F = e_last + P, which the event model does not report
-directly: F = cycles - W_last (the only tile's write-back starts at F and takes the closed-form
-term 'writeback'). So the RTL's ``done`` cycle must equal cycles - load - writeback, and its first
-streaming cycle must equal stall 'fill' - load (= Ls). Busy cycles: shift_scaler = vector pairs
-taken; rng_bank = comparators = streaming cycles; and_array = counters = AND cycles reaching the
-array; accumulators = accumulate cycles; stall 'rng' = streaming cycles that are not AND cycles.
+tile's results are final at boundary F = e_last + P + 1 (P stages, then the accumulate stage),
+which the event model does not report directly: F = cycles - W_last (the only tile's write-back
+starts at F and takes the closed-form term 'writeback'). So the RTL's ``done`` cycle must equal
+cycles - load - writeback, and its first streaming cycle must equal stall 'fill' - load (= Ls).
+Busy cycles: shift_scaler = vector pairs taken; rng_bank = comparators = streaming cycles;
+and_array = counters = AND cycles reaching the array; accumulators = accumulate cycles; stall
+'rng' = streaming cycles that are not AND cycles.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def simulate_tile(tile: EssopTile, ops: TileOperands, max_cycles: int | None = N
     p = tile.p
     K = ops.K
     limit = max_cycles if max_cycles is not None else (
-        p.scaler_latency + p.pipeline_stages + repeat * K * p.bit_steps * p.broadcast + 16)
+        p.scaler_latency + p.pipeline_stages + 1 + repeat * K * p.bit_steps * p.broadcast + 16)
     total = repeat * K
     seen = {"busy": dict.fromkeys(BUSY_KEYS, 0), "rng_stall": 0, "ovf": 0, "sat": 0,
             "raws": [], "readies": []}

@@ -11,8 +11,9 @@ magnitudes q = round-half-up(|v| 2^(w - e)) in [0, 2^w] with sign bits. The tile
 does the rest, per k-step: the alignment shift s = E - e_x - e_d (front end, Ls cycles), random
 numbers (LFSR banks with the configured taps, width, shifts per number, sharing and sequence),
 b comparisons per element per AND cycle, the RNG broadcast under a fan-out, P pipeline
-stages, the AND array, the cb-bit counters (saturate / wrap), and the accumulate
-acc +/- ((c << F) >> s) into A-bit accumulators (saturate / wrap).
+stages, the AND array, the cb-bit counters (saturate / wrap) with their count registers, and,
+in a cycle of its own (the accumulate stage), the accumulate acc +/- ((c << F) >> s) into A-bit
+accumulators (saturate / wrap): a tile is final at e_last + P + 1.
 
 Interface (cycle-level): a valid/ready port takes one vector pair per k-step (fields of
 :class:`~.shift_scaler.ShiftScaler`: ``q_x``, ``x_signs``, ``q_delta``, ``delta_signs``,
@@ -119,8 +120,8 @@ class EssopTile(Elaboratable):
                 m.d.comb += [cnt.ands[j][i].eq(ands.ands[j][i]),
                              acc.count[j][i].eq(cnt.count[j][i])]
         m.d.comb += [cnt.valid.eq(tail.valid), cnt.last.eq(tail.last),
-                     acc.enable.eq(tail.valid & tail.last), acc.first.eq(tail.first),
+                     acc.hand_off.eq(tail.valid & tail.last), acc.first.eq(tail.first),
                      acc.final.eq(tail.final), acc.x_signs.eq(tail.x_signs),
                      acc.delta_signs.eq(tail.delta_signs), acc.shift.eq(tail.shift),
-                     self.and_valid.eq(tail.valid), self.accumulate.eq(acc.enable)]
+                     self.and_valid.eq(tail.valid), self.accumulate.eq(acc.accumulate)]
         return m
