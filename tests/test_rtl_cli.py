@@ -18,7 +18,9 @@ def test_one_case_passes_and_prints_both_sides(capsys):
     assert main(["rtl", "check", "--only", "zero_rows"]) == 0
     out = capsys.readouterr().out
     assert "PASS zero_rows" in out
-    assert "ready rtl/event 80/80" in out
+    # zero_rows: K 5, BL 16, b 1, Ls 0, P 0 -> final after 5 * 16 AND cycles + the accumulate
+    # stage (docs/timing.md): 81 on both sides
+    assert "ready rtl/event 81/81" in out
     assert "summary: 1/1 passed, 0 failed" in out
 
 
