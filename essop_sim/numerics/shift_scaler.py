@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from . import check_finite
+from .threads import for_threads
 
 
 @nb.njit(cache=True, inline="always")
@@ -77,7 +78,7 @@ def row_max_abs(a: np.ndarray, name: str, chunk: int) -> np.ndarray:
         block = kernel_array(a[k0:k0 + chunk])
         itype, absmask, inf_bits = _BITS[block.dtype]
         mb = np.empty(block.shape[0], dtype=itype)
-        _row_max_bits(block.view(itype), absmask, mb)
+        for_threads(_row_max_bits)(block.view(itype), absmask, mb)
         if (mb >= inf_bits).any():
             check_finite(name, np.asarray(block, dtype=np.float64), k0)
         out[k0:k0 + chunk] = mb.view(block.dtype)
