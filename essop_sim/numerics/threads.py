@@ -149,7 +149,8 @@ def serial_variant(kernel: Any) -> Any:
     clone.__kwdefaults__ = f.__kwdefaults__
     options.pop("parallel", None)
     options.pop("nopython", None)  # implied by njit
-    serial = numba.njit(**options)(clone)
+    cached = type(getattr(kernel, "_cache", None)).__name__ not in ("NullCache", "NoneType")
+    serial = numba.njit(cache=cached, **options)(clone)
     _serial_variants[id(kernel)] = (kernel, serial)
     return serial
 
