@@ -669,7 +669,10 @@ def die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
 
 
 def _worker_init(threads: int, parent_pid: int) -> None:
+    from ._numba_cache import load_numba_without_scipy
+
     die_with_parent(parent_pid)
+    load_numba_without_scipy()
     limit_numba_threads(threads)
 
 

@@ -14,8 +14,10 @@ machine load). Wall seconds, min (and median) of ``--repeat`` runs:
 * ``sweep cold`` / ``sweep warm``: ``essop-sim sweep configs/sweeps/smoke.yaml -j 2 --fresh``
   (5 points) with an empty cache, then again with the cache it left.
 
-Prints the command, the machine (CPU, cores, load average before and after) and the targets of
-issue 11 (help <= 0.3 s, warm run <= 0.6 s, cold run <= 8 s). Run from the repository root::
+Runs cache bytecode (``PYTHONPYCACHEPREFIX`` in a scratch directory, as an installed package
+has its ``.pyc`` files) unless ``--no-bytecode``. Prints the command, the machine (CPU, cores,
+load average before and after) and the targets of issue 11 (help <= 0.3 s, warm run <= 0.6 s,
+cold run <= 8 s). Run from the repository root::
 
     python scripts/bench_startup.py                       # this tree
     python scripts/bench_startup.py --baseline ../main    # and another checkout, interleaved
@@ -40,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Targets (seconds, wall) from issue 11.
 TARGETS = {"help": 0.3, "run-warm": 0.6, "run-cold": 8.0}
 MEASURES = ("help", "run-warm", "run-cold", "sweep-cold", "sweep-warm")
+#: Let the runs cache bytecode (under the scratch directory); --no-bytecode keeps the
+#: environment's PYTHONDONTWRITEBYTECODE, and so compiles every module from source each run.
+BYTECODE = True
 
 
 def cpu_name() -> str:
@@ -83,6 +88,9 @@ class Tree:
         env.pop("NUMBA_CACHE_DIR", None)
         env["PYTHONPATH"] = str(self.path)
         env["XDG_CACHE_HOME"] = str(cache_home)
+        if BYTECODE:  # as an installed package runs: .pyc files, kept outside the tree
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(self.scratch / "pycache")
         return env
 
     def cli(self, *args: str) -> list[str]:
@@ -120,12 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-repeat", type=int, default=1, help="cold runs (each compiles)")
     parser.add_argument("--sweep-repeat", type=int, default=1, help="cold + warm sweep pairs")
     parser.add_argument("--only", nargs="+", choices=MEASURES, default=list(MEASURES))
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE if set (every run then compiles the "
+                             "package's modules from source)")
     args = parser.parse_args(argv)
+    global BYTECODE
+    BYTECODE = not args.no_bytecode
 
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs "
           f"({len(os.sched_getaffinity(0))} usable), Python {platform.python_version()}, "
           f"load average {load()}")
+    dont = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
+    print("bytecode: " + ("cached (PYTHONPYCACHEPREFIX in a scratch directory)" if BYTECODE
+                          else f"as the environment says (PYTHONDONTWRITEBYTECODE={dont!r})"))
     scratch = Path(tempfile.mkdtemp(prefix="essop-bench-startup-"))
     try:
         trees = [Tree("tree", args.tree, scratch)]
