@@ -676,6 +676,13 @@ def _worker_init(threads: int, parent_pid: int) -> None:
     limit_numba_threads(threads)
 
 
+def _dask_worker_setup(threads: int) -> None:
+    from ._numba_cache import load_numba_without_scipy
+
+    load_numba_without_scipy()
+    limit_numba_threads(threads)
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM arrived: unwind like Ctrl-C (workers stopped, finished points kept)."""
 
@@ -753,7 +760,7 @@ def _dask_client(dask: str, jobs: int, timeout: float):
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
-        client.run(limit_numba_threads, _threads_per_worker(jobs))  # our cores: share them
+        client.run(_dask_worker_setup, _threads_per_worker(jobs))  # our cores: share them
         return client, cluster, as_completed
     try:
         client = Client(dask, timeout=f"{timeout}s")
@@ -909,6 +916,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int, dask: str | None, progress: 
                 resume: bool, stream: IO[str] | None, simulate: str, started: float,
                 dask_timeout: float) -> SweepResult:
     from .report.io import recover_results
+    from .warmup import warm_kernels
 
     points_dir = out / "points"
     if points_dir.exists() and not points_dir.is_dir():
@@ -948,8 +956,12 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int, dask: str | None, progress: 
         if not pending:
             pass
         elif dask is not None:
+            if dask == "local" and simulate == DEFAULT_SIMULATE:
+                warm_kernels(pending, _threads_per_worker(jobs))
             _run_dask(pending, simulate, finished, jobs, dask, dask_timeout)
         elif jobs > 1 and len(pending) > 1:
+            if simulate == DEFAULT_SIMULATE:  # compile once here, not once per worker
+                warm_kernels(pending, _threads_per_worker(min(jobs, len(pending))))
             _run_pool(pending, simulate, finished, jobs)
         else:
             _run_serial(pending, simulate, finished)

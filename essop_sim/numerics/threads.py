@@ -155,9 +155,13 @@ def serial_variant(kernel: Any) -> Any:
     return serial
 
 
-def for_threads(kernel: Any) -> Any:
+def for_threads(kernel: Any, work: float = 0, serial_below: float = 0) -> Any:
     """``kernel`` itself, or its :func:`serial_variant` when numba's thread count (of the calling
-    thread) is 1: no parallel region to start, and no parallel code to compile."""
+    thread) is 1 or when ``work < serial_below`` (for a kernel that runs on the calling thread
+    alone below that much work anyway): no parallel region to start, and no parallel code to
+    compile."""
+    if work < serial_below:
+        return serial_variant(kernel)
     import numba
 
     return serial_variant(kernel) if numba.get_num_threads() == 1 else kernel
