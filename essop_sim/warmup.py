@@ -38,7 +38,8 @@ def warm_kernels(points: Iterable[Any], threads: int) -> dict[str, Any]:
     """
     from .datapaths.registry import datapath_of, stages_of
     from .numerics.threads import limited
-    from .simulate import record_seed, resolve_trace
+    from .simulate import record_seed
+    from .trace import load_trace
 
     started = time.perf_counter()
     traces: dict[tuple, Any] = {}
@@ -50,8 +51,9 @@ def warm_kernels(points: Iterable[Any], threads: int) -> dict[str, Any]:
                 continue
             try:
                 key = (point.trace_path, point.layers, point.steps)
-                if key not in traces:
-                    traces[key] = resolve_trace(point.trace_path, point.layers, point.steps)
+                if key not in traces:  # not verified here (the worker does): no full read
+                    traces[key] = load_trace(point.trace_path, verify=False,
+                                             layers=point.layers, steps=point.steps)
                 record = traces[key].records[0]
                 _warm_one(point.config, record, datapath_of, stages_of, record_seed)
                 warmed += 1
