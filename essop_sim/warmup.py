@@ -1,14 +1,16 @@
-"""Compile a sweep's numba kernels once, in the parent, before its worker processes start.
+"""Compile a sweep's numba kernels once, in one worker, before the points run.
 
 Every worker process of a parallel sweep needs the same compiled kernels. They share the on-disk
 numba cache (the parent sets ``NUMBA_CACHE_DIR``, :mod:`essop_sim._numba_cache`, and workers
 inherit it), but on a cold cache each worker would miss it at the same moment and compile the
 same kernels again, side by side on the same cores (a cold ``-j 2`` sweep compiled everything
-twice). :func:`warm_kernels` runs, in the calling process, each pending point's datapath (and
-stages) on the first rows of the point's first record, with numba limited to the threads a
-worker will have, so that the kernels and type specialisations the points need (and the serial
-or parallel variant the workers will pick, :mod:`essop_sim.numerics.threads`) are compiled and
-written to the cache once; the workers then load them.
+twice). :func:`warm_kernels` runs each pending point's datapath (and stages) on the first rows of
+the point's first record, with numba's threads as a worker has them, so that the kernels and
+type specialisations the points need (and the serial or parallel variant the workers pick,
+:mod:`essop_sim.numerics.threads`) are compiled and written to the cache once. The sweep runs it
+as the first task of one worker while the other workers start (``essop_sim.sweep``), and hands
+out the points when it is done: the other workers then load the kernels from the cache, and on a
+warm cache the warm-up costs only its small updates (the parent never loads numba).
 
 The result of a warm-up is discarded: it only fills the cache. A point the warm-up cannot run
 (any exception) is left to its worker, which reports the problem as usual. Kernels used only by
@@ -18,6 +20,7 @@ branches the first rows do not reach are still compiled by the worker that needs
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -26,12 +29,21 @@ from typing import Any
 WARM_ROWS = 64
 
 
-def warm_kernels(points: Iterable[Any], threads: int) -> dict[str, Any]:
+def warm_kernels_safe(points: Iterable[Any]) -> dict[str, Any]:
+    """:func:`warm_kernels` in a worker process (its thread limit already set); never raises."""
+    try:
+        return warm_kernels(points)
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation only
+        return {"points": 0, "skipped": None, "seconds": 0.0, "error": repr(exc)}
+
+
+def warm_kernels(points: Iterable[Any], threads: int | None = None) -> dict[str, Any]:
     """Run each point's numerics on its first record's first :data:`WARM_ROWS` rows.
 
     Args:
         points: sweep points (``config``, ``trace_path``, ``layers``, ``steps``, ``numerics``).
-        threads: numba threads of a worker process (the warm-up runs with as many).
+        threads: numba threads of a worker process (the warm-up runs with as many); None: as
+            this process is set (in a worker).
 
     Returns:
         ``{"points": warmed, "skipped": failed or without numerics, "seconds": wall time}``.
@@ -44,7 +56,7 @@ def warm_kernels(points: Iterable[Any], threads: int) -> dict[str, Any]:
     started = time.perf_counter()
     traces: dict[tuple, Any] = {}
     warmed = skipped = 0
-    with limited(threads):
+    with limited(threads) if threads is not None else contextlib.nullcontext():
         for point in points:
             if not point.numerics:
                 skipped += 1
