@@ -1,4 +1,4 @@
-"""The ``essop-sim`` command line: run | sweep | plot | validate | trace info | config.
+"""The ``essop-sim`` command line: run | sweep | plot | validate | trace info | rtl | config.
 
 Exit codes: 0 success, 1 an error in the input (one line on stderr; the traceback only with
 ``--debug``), 2 a usage error (argparse).
@@ -35,6 +35,15 @@ VALIDATE_EXAMPLE = """examples:
 """
 TRACE_EXAMPLE = """examples:
   essop-sim trace info essop_sim/data/traces/digits_cnn
+"""
+RTL_EXAMPLE = """examples:
+  essop-sim rtl check                             # the CI subset of the RTL cross-check
+  essop-sim rtl check --full                      # every edge case + 24 random configurations
+  essop-sim rtl check --set essop.array.rows=4 --set essop.array.cols=4
+                                                  # a config's tile on the shipped trace
+  essop-sim rtl fp16                              # FP16 multiplier: 10,000 pairs, D = 4, 1, 7
+  essop-sim rtl synth --tiles 2 4 8               # gate counts (Yosys; first run ~1 min)
+(needs the rtl extra: pip install -e ".[rtl]")
 """
 CONFIG_EXAMPLE = """examples:
   essop-sim config                                # every key, its default, unit and meaning
@@ -195,6 +204,24 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rtl_check(args: argparse.Namespace) -> int:
+    from .rtl.commands import check_command  # raises a one-line error without amaranth
+
+    return check_command(args)
+
+
+def _rtl_fp16(args: argparse.Namespace) -> int:
+    from .rtl.commands import fp16_command
+
+    return fp16_command(args)
+
+
+def _rtl_synth(args: argparse.Namespace) -> int:
+    from .rtl.commands import synth_command
+
+    return synth_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     from . import __version__
@@ -287,6 +314,56 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=fmt, epilog=TRACE_EXAMPLE)
     info.add_argument("path", help="trace directory")
     info.set_defaults(func=_trace_info)
+
+    rtl = sub.add_parser("rtl", help="RTL of the hardware blocks: cross-checks and synthesis "
+                         "(needs the rtl extra)", formatter_class=fmt, epilog=RTL_EXAMPLE)
+    rtl_sub = rtl.add_subparsers(dest="rtl_command", metavar="ACTION", required=True)
+    check = rtl_sub.add_parser("check", help="simulate the ESSOP tile's RTL cycle by cycle "
+                               "against the numerics and the event model",
+                               formatter_class=fmt, epilog=RTL_EXAMPLE)
+    check.add_argument("--full", action="store_true",
+                       help="the full case set instead of the CI subset")
+    check.add_argument("--random", type=int, default=24, metavar="N",
+                       help="seeded random configurations in the full set (default 24)")
+    check.add_argument("--only", nargs="+", metavar="CASE", help="only these cases")
+    check.add_argument("--config", "-c", help="instead of the case set: this hardware YAML's "
+                       "tile on the trace's first record (the Python simulator takes about a "
+                       "minute for a 32x32 tile; --set essop.array.rows=4 is quicker)")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (implies the config's tile, as --config)")
+    check.add_argument("--trace", "-t", help="trace for --config (default: the shipped one)")
+    check.add_argument("--tile", type=int, default=0, help="row-major tile index (default 0)")
+    check.add_argument("--max-k", type=int, default=8, help="outer products of the record "
+                       "to check (default 8)")
+    check.set_defaults(func=_rtl_check)
+
+    fp16 = rtl_sub.add_parser("fp16", help="simulate the FP16 multiplier and MAC RTL against "
+                              "the binary16 numerics and the pipeline latency",
+                              formatter_class=fmt, epilog=RTL_EXAMPLE)
+    fp16.add_argument("--pairs", type=int, default=10_000, help="random operand pairs "
+                      "(default 10000)")
+    fp16.add_argument("--seed", type=int, default=0, help="operand seed (default 0)")
+    fp16.add_argument("--depths", type=int, nargs="+", metavar="D", help="pipeline depths "
+                      "(default: the config's fp16.pipeline_depth, 1 and 7)")
+    fp16.add_argument("--mac-k", type=int, default=64, help="products per element of the "
+                      "multiply-accumulate check (8 x 8 elements; default 64)")
+    fp16.add_argument("--config", "-c", help="hardware YAML (for fp16.pipeline_depth)")
+    fp16.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config key")
+    fp16.set_defaults(func=_rtl_fp16)
+
+    synth = rtl_sub.add_parser("synth", help="gate counts of the FP16 blocks and ESSOP tiles "
+                               "(Yosys), beside the cost table", formatter_class=fmt,
+                               epilog=RTL_EXAMPLE)
+    synth.add_argument("--depths", type=int, nargs="+", metavar="D", help="FP16 pipeline "
+                       "depths (default: the config's fp16.pipeline_depth and 7)")
+    synth.add_argument("--tiles", type=int, nargs="*", default=[], metavar="N",
+                       help="ESSOP tiles of N x N cells to synthesise (e.g. 2 4 8)")
+    synth.add_argument("--cells", action="store_true", help="also print cells by type")
+    synth.add_argument("--config", "-c", help="hardware YAML of the tiles (default: shipped)")
+    synth.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key")
+    synth.set_defaults(func=_rtl_synth)
 
     config = sub.add_parser("config", help="list every configuration key",
                             formatter_class=fmt, epilog=CONFIG_EXAMPLE)

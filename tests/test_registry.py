@@ -203,11 +203,14 @@ def test_compare_refuses_unknown_and_self(trace, tmp_path, capsys):
 
 
 def test_shared_code_never_compares_a_datapath_name_with_a_string():
+    # essop_sim/rtl/ is hardware of particular datapaths, like their folders; there "fp16" is
+    # also a number format (the MAC's accumulator), not a datapath name
     package = ROOT / "essop_sim"
     names = "|".join(registered_datapaths())
     pattern = re.compile(rf"""(==|!=|\bin\b)\s*\(?\s*['"]({names})['"]""")
     offenders = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
-                 for path in package.rglob("*.py") if "datapaths" not in path.parts
+                 for path in package.rglob("*.py")
+                 if "datapaths" not in path.parts and "rtl" not in path.parts
                  for i, line in enumerate(path.read_text().splitlines(), 1)
                  if pattern.search(line)]
     assert offenders == []

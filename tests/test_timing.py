@@ -35,16 +35,54 @@ def test_hand_derived_essop_examples():
     # One 4x4 tile, K = 2 batches of 1 k-step, BL 4 (4 cycles per k-step).
     # Load = 1 * (4 + 4) * 8 bits / 16 = 4 cycles: load0 [0, 4), load1 [4, 8).
     # Compute0 starts at 4 + Ls(1) = 5: [5, 9); compute1 [9, 13) (load1 + 1 = 9).
-    # Final at 13 + P(1) = 14; write-back 4*4*16 / 64 = 4 cycles: [14, 18).
+    # Final at 13 + P(1) + 1 (accumulate stage) = 15; write-back 4*4*16 / 64 = 4 cycles: [15, 19).
     r = time_update(small_essop(), 4, 4, 2)
-    assert r.cycles == r.ideal_cycles == 18
-    assert r.stalls == {"fill": 5, "operand": 0, "rng": 0, "writeback": 0, "drain": 5}
+    assert r.cycles == r.ideal_cycles == 19
+    assert r.stalls == {"fill": 5, "operand": 0, "rng": 0, "writeback": 0, "drain": 6}
     assert r.busy["read_port"] == 8 and r.busy["write_port"] == r.busy["shadow"] == 4
     # Read 8 bits/cycle: loads take 8: load0 [0, 8), load1 [8, 16). Compute0 [9, 13),
-    # compute1 waits for 16 + 1 = 17: [17, 21) (4 operand-stall cycles); final 22, end 26.
+    # compute1 waits for 16 + 1 = 17: [17, 21) (4 operand-stall cycles); final 23, end 27.
     r = time_update(small_essop(**{"memory.read_bandwidth": 8}), 4, 4, 2)
-    assert (r.cycles, r.ideal_cycles) == (26, 22)
-    assert r.stalls == {"fill": 9, "operand": 4, "rng": 0, "writeback": 0, "drain": 5}
+    assert (r.cycles, r.ideal_cycles) == (27, 23)
+    assert r.stalls == {"fill": 9, "operand": 4, "rng": 0, "writeback": 0, "drain": 6}
+
+
+@pytest.mark.parametrize("datapath", ["essop", "cbram", "edge", "bitserial"])
+@pytest.mark.parametrize("stages", [0, 3])
+def test_tiles_are_final_p_plus_one_cycles_after_their_last_compute_cycle(datapath, stages):
+    """The accumulate stage (issue 18): on a stall-free update with a one-cycle write-back, the
+    drain after the last compute cycle is P + 1 (accumulate) + 1 (write-back), the same in the
+    per-cycle reference, and the closed form has a one-cycle 'accumulate' term."""
+    from essop_sim.datapaths.registry import datapath_of
+    from essop_sim.hw.reference import reference_timing
+
+    c = cfg(datapath=datapath, **{f"{datapath}.pipeline_stages": stages,
+                                  "memory.read_bandwidth": 1 << 20,
+                                  "memory.write_bandwidth": 1 << 20})
+    hints = {"precision": 4} if datapath == "bitserial" else None
+    r = time_update(c, 3, 5, 2, hints=hints)
+    ref = reference_timing(c, 3, 5, 2, hints=hints)
+    assert r.stalls["drain"] == ref.stalls["drain"] == stages + 1 + 1
+    assert r.stalls["operand"] == r.stalls["writeback"] == 0
+    terms = datapath_of(c).closed_form_terms(c, 3, 5, 2, hints=hints or {})
+    assert terms["accumulate"] == 1 and r.cycles == ref.cycles == sum(terms.values())
+
+
+def test_the_accumulate_stage_tightens_the_bit_serial_stall_free_condition():
+    """docs/bitserial.md: a write-back never stalls the tile after next if P + 1 + W_u <= K S.
+    Four one-cell tiles of one k-step at p = 4, b = 1 (S = 4), W_u = 1: P = 2 meets it exactly,
+    P = 3 misses it by one cycle (stall-free before the accumulate stage)."""
+    def run(stages):
+        c = cfg(datapath="bitserial", **{
+            "bitserial.array.rows": 1, "bitserial.array.cols": 1,
+            "bitserial.bits_per_cycle": 1, "bitserial.quantiser_latency": 0,
+            "bitserial.pipeline_stages": stages, "memory.operand_buffer_vectors": 4,
+            "memory.read_bandwidth": 1 << 20, "memory.write_bandwidth": 1 << 20})
+        return time_update(c, 4, 1, 1, hints={"precision": 4})
+
+    meets, misses = run(2), run(3)
+    assert meets.stalls["writeback"] == 0 and meets.cycles == meets.ideal_cycles == 21
+    assert misses.stalls["writeback"] == 1 and (misses.cycles, misses.ideal_cycles) == (23, 22)
 
 
 def test_hand_derived_fp16_example():

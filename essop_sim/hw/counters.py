@@ -3,9 +3,12 @@
 Every active cell counts its AND ones over a k-step (a counter increment per AND cycle at most:
 'counters' busy in every AND cycle) and adds the shifted count into its accumulator once per
 k-step ('accumulators' busy one cycle per k-step per tile). Between the comparators and the
-accumulators sit ``pipeline_stages`` = P register stages: a tile's accumulators are final P
-cycles after its last AND cycle (boundary F = E + P, E the end of the last AND cycle). The next
-tile may stream during those P cycles (its bits reach the cells P cycles later).
+counters sit ``pipeline_stages`` = P register stages; the k-step's final count is registered
+and accumulated (overflow rule, alignment shift, add, clamp) in a cycle of its own, the
+accumulate stage (:data:`ACCUMULATE_CYCLES`): a tile's accumulators are final at boundary
+F = E + P + 1, E the end of the last AND cycle (issue 18: the RTL showed F = E + P to need
+count, shift, add and clamp in the cycle the last bits are counted). The next tile may stream
+during those P + 1 cycles (its bits reach the cells P cycles later).
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ import simpy
 
 from .scheduler import Tile
 from .sim import Signals
+
+#: The accumulate stage of ESSOP's counter/accumulator back end (docs/timing.md, ESSOP): the
+#: k-step's final count, registered when its last bit step has passed the P stages and been
+#: counted (boundary E + P), is accumulated in a cycle of its own (cycles). CBRAM reuses it.
+ACCUMULATE_CYCLES = 1
 
 
 class Counters:

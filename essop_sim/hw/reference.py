@@ -161,8 +161,8 @@ def reference_timing(config: HardwareConfig, m: int, n: int, K: int, *,
 
 
 def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
-                    pipeline_stages: int, accumulator_bits: int, blocks, stall_causes,
-                    step_cycles, on_cycle, max_cycles: int = 2_000_000,
+                    pipeline_stages: int, accumulate_cycles: int, accumulator_bits: int,
+                    blocks, stall_causes, step_cycles, on_cycle, max_cycles: int = 2_000_000,
                     writeback_bits=None) -> ReferenceResult:
     """Per-cycle timing of a tiled cell array (ESSOP, bit-serial, CBRAM), on the memory side
     above; every rule re-stated from docs/timing.md, no code shared with the event model.
@@ -174,10 +174,12 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
     ``step_cycles(u)`` cycles; a tile's first k-step (tile u >= 2) also waits for tile u-2's
     write-back (the shadow register must be free for tile u-1). ``on_cycle(u, c, busy,
     stalls)`` labels the datapath's blocks in cycle c (0-based) of a k-step. A batch's buffer half
-    is free once its last k-step has ended. A tile is final ``pipeline_stages`` cycles after its
-    last k-step; the array's idle cycles are labelled 'fill' (before the first k-step), 'drain'
-    (after the last: the last tile's wait, final, for the shadow register is 'writeback'),
-    'operand' (the next k-step not ready) or 'writeback' (ready, waiting for the shadow).
+    is free once its last k-step has ended. A tile is final ``pipeline_stages`` +
+    ``accumulate_cycles`` cycles after its last k-step (the P register stages, then the
+    datapath's accumulate stage); the array's idle cycles are labelled 'fill' (before the first
+    k-step), 'drain' (after the last: the last tile's wait, final, for the shadow register is
+    'writeback'), 'operand' (the next k-step not ready) or 'writeback' (ready, waiting for the
+    shadow).
     ``writeback_bits(tile)`` gives a tile's write-back bits (default rows x cols x
     ``accumulator_bits``; the edge processor writes its W per-edge accumulators).
     """
@@ -252,7 +254,7 @@ def reference_tiled(config: HardwareConfig, tiles, split, *, front_latency: int,
                     next_batch += 1
                     next_k = 0
                     if i == per_tile - 1:
-                        memory.drain.append([u, pipeline_stages])
+                        memory.drain.append([u, pipeline_stages + accumulate_cycles])
         elif next_batch == 0 and next_k == 0:
             stalls["fill"] += 1
         elif next_batch == nbatch:

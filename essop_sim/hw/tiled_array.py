@@ -10,8 +10,8 @@ tile processes all K outer products, in batches of operand-buffer halves. Proces
   front end (e.g. ESSOP's shift scaler), i.e. at load start + ceil((i + 1) * vector bits /
   read bandwidth) + front latency, and a tile's first k-step also waits for the shadow register
   to be free of tile u-2;
-- pipeline drain (:class:`~essop_sim.hw.counters.PipelineDrain`): a tile is final P cycles
-  after its last compute cycle;
+- pipeline drain (:class:`~essop_sim.hw.counters.PipelineDrain`): a tile is final P + a cycles
+  after its last compute cycle (P the pipeline stages, a the datapath's accumulate stage);
 - write-back (:class:`~essop_sim.hw.writeback.WritebackUnit`): shadow move and burst of
   rows x cols x accumulator bits.
 
@@ -50,8 +50,11 @@ class TiledArrayRun(DatapathRun):
         array_busy, array_stalls: the busy and stall keys a fast-forwarded run of identical
             batches advances.
         front_latency: cycles from a k-step's vectors arriving to the k-step starting (cycles).
-        pipeline_stages: cycles from a tile's last compute cycle to its accumulators being
-            final (cycles).
+        pipeline_stages: P, register stages from the compute cycle to the accumulate stage
+            (cycles).
+        accumulate_cycles: a, the datapath's accumulate stage: cycles after the P stages until
+            the accumulators hold the result (cycles). A tile is final P + a cycles after its
+            last compute cycle.
         accumulator_bits: bits written back per cell.
         fast_forward: skip provably periodic runs of identical batches (exact).
     """
@@ -59,13 +62,15 @@ class TiledArrayRun(DatapathRun):
     def __init__(self, config: Any, tiles: Sequence[Tile], split: BatchSplit, *,
                  blocks: Sequence[str], stall_causes: Sequence[str],
                  array_busy: Sequence[str], array_stalls: Sequence[str], front_latency: int,
-                 pipeline_stages: int, accumulator_bits: int, fast_forward: bool = True):
+                 pipeline_stages: int, accumulate_cycles: int, accumulator_bits: int,
+                 fast_forward: bool = True):
         mem = config.memory
         self.tiles, self.split = list(tiles), split
         self.operand_bits = mem.operand_bits
         self.accumulator_bits = accumulator_bits
         self.front_latency = front_latency
         self.pipeline_stages = pipeline_stages
+        self.accumulate_cycles = accumulate_cycles
         self.env = env = simpy.Environment()
         self.stats = Stats(tuple(blocks))
         self.stats.stalls = dict.fromkeys(stall_causes, 0)
@@ -92,7 +97,7 @@ class TiledArrayRun(DatapathRun):
     def run(self) -> tuple[int, Stats]:
         """Simulate; as :meth:`DatapathRun.run`, except that the cycles the last tile, final,
         waits for the shadow register (tile u-1's write-back) are a 'writeback' stall, not
-        'drain': 'drain' is then exactly P + the last write-back (docs/timing.md)."""
+        'drain': 'drain' is then exactly P + a + the last write-back (docs/timing.md)."""
         cycles, stats = super().run()
         wait = self.writeback.shadow_wait
         stats.stalls["writeback"] += wait
@@ -169,19 +174,20 @@ class TiledArrayRun(DatapathRun):
             st.events += 1
             buf.release(j)
             if i == self.per_tile - 1:
-                self.drain.finish(u, self.pipeline_stages)
+                self.drain.finish(u, self.pipeline_stages + self.accumulate_cycles)
             j += 1
         self.compute_end = env.now
 
 
 def tiled_closed_form(config: Any, tiles: Sequence[Tile], K: int, *, front: tuple[str, int],
-                      step_cycles: int, pipeline_stages: int,
+                      step_cycles: int, pipeline_stages: int, accumulate_cycles: int,
                       accumulator_bits: int) -> dict[str, int]:
     """The stall-free cycle terms of a tiled array whose k-step takes ``step_cycles`` on every
     tile (cycles; their sum is the total, exact when no 'operand' or 'writeback' stall occurs):
     'load' (the first k-step's vector pair, ceil((r0 + c0) * operand_bits / read_bw)), the front
     end (``front`` = (name, latency)), 'compute' (tiles * K * step_cycles), 'pipeline'
-    (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw))."""
+    (pipeline_stages), 'accumulate' (accumulate_cycles), 'writeback' (last tile,
+    ceil(r * c * accumulator_bits / write_bw))."""
     mem = config.memory
     first, last = tiles[0], tiles[-1]
     name, latency = front
@@ -190,5 +196,6 @@ def tiled_closed_form(config: Any, tiles: Sequence[Tile], K: int, *, front: tupl
         name: latency,
         "compute": len(tiles) * K * step_cycles,
         "pipeline": pipeline_stages,
+        "accumulate": accumulate_cycles,
         "writeback": ceil_div(last.rows * last.cols * accumulator_bits, mem.write_bandwidth),
     }

@@ -236,7 +236,143 @@ def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
                             row[i] += popcount64(xk[i] & d)
 
 
-def kernel_layout(n: int, m: int, words: int, cache_bytes: int = 256 << 10) -> tuple[int, int]:
+#: Largest BL packed by :func:`accumulate_fast_any`: at most 32, so that a 64-bit word holds
+#: P = 64 // BL >= 2 outer products (measured: docs/numerics-essop.md, packed kernel).
+PACK_MAX_BL = 32
+#: Bytes of x-side data per k block that the accumulation kernels keep in a core's L2 cache.
+KBLOCK_CACHE_BYTES = 256 << 10
+
+
+def packed_plan(lsh: np.ndarray, rsh: np.ndarray, active: np.ndarray,
+                slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(order, gstart, gshift, rest): how :func:`accumulate_packed` packs a chunk.
+
+    order (int64 [N]) lists the active k with no right shift (rsh[k] == 0), stably sorted by
+    left shift lsh[k]; they are cut into runs of equal lsh and each run into groups of up to
+    ``slots`` consecutive entries of order (the last group of a run may be partial). Group g
+    holds order[gstart[g] : gstart[g + 1]] (gstart int64 [G + 1]) and has the left shift
+    gshift[g] (int64 [G], bits) of all its k. rest (bool [K]) marks the active k with a right
+    shift: their floor (c << F) >> s_k is not linear in the count c, so they are not packed.
+    """
+    lin = active & (rsh == 0)
+    idx = np.flatnonzero(lin)
+    order = idx[np.argsort(lsh[idx], kind="stable")].astype(np.int64)
+    sh = lsh[order]
+    pos = np.arange(order.size, dtype=np.int64)
+    run_first = np.ones(order.size, dtype=np.bool_)
+    run_first[1:] = sh[1:] != sh[:-1]
+    # position of the first entry of each entry's run; a group starts every `slots` entries
+    run0 = np.maximum.accumulate(np.where(run_first, pos, 0))
+    starts = np.flatnonzero((pos - run0) % slots == 0)
+    gstart = np.append(starts, order.size).astype(np.int64)
+    return order, gstart, sh[starts].astype(np.int64), active & (rsh > 0)
+
+
+@nb.njit(cache=True, inline="always")
+def _pack_side(A, As, order, p0, p1, bl, out, neg):  # pragma: no cover - numba
+    """One group of one side: out[r] = OR over slots s of (A[order[p0 + s], 0, r] & ones) <<
+    (s BL), neg[r] = OR over s of (ones << s BL) where As[order[p0 + s], r] = -1 (negative),
+    for every row r; ones = 2^BL - 1 (bits 0..BL-1, the stream's cycles)."""
+    ones = (np.uint64(1) << np.uint64(bl)) - np.uint64(1)
+    for r in range(out.shape[0]):
+        out[r] = 0
+        neg[r] = 0
+    for p in range(p0, p1):
+        k = order[p]
+        sh = np.uint64((p - p0) * bl)
+        slot = ones << sh
+        a = A[k, 0]
+        sg = As[k]
+        for r in range(out.shape[0]):
+            out[r] |= (a[r] & ones) << sh
+            neg[r] |= slot & np.uint64(np.int64(sg[r]))
+
+
+@nb.njit(cache=True)
+def pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND):  # pragma: no cover - numba
+    """Pack the groups of :func:`packed_plan` into words (one thread: about 1 ns per outer
+    product and row, no parallel region to wait for on a busy machine).
+
+    X uint64 [K, 1, n] (BL <= 32: one word per stream, cycles in bits 0..BL-1), xs int8 [K, n]
+    sign masks (0 / -1), D [K, 1, m], ds [K, m]. Group g's s-th outer product k = order[gstart[g]
+    + s] goes to bits s BL .. s BL + BL - 1 (slot s) of Xp[g, i] (uint64 [G, n]) and Dp[g, j]
+    ([G, m]); NX[g, i] (ND[g, j]) has the ones of slot s set iff x_k,i (delta_k,j) is negative.
+    """
+    for g in range(gstart.shape[0] - 1):
+        p0 = gstart[g]
+        p1 = gstart[g + 1]
+        _pack_side(X, xs, order, p0, p1, bl, Xp[g], NX[g])
+        _pack_side(D, ds, order, p0, p1, bl, Dp[g], ND[g])
+
+
+@nb.njit(parallel=True, cache=True)
+def accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc, kblock,
+                      groups):  # pragma: no cover - numba
+    """Fast-path accumulation of packed groups (:func:`pack_groups`).
+
+    For every group g and cell (j, i): t = Xp[g, i] & Dp[g, j] holds each slot's AND ones,
+    t & (NX[g, i] ^ ND[g, j]) those of the slots whose product sign is negative, so
+    acc[j, i] += (popcount(t) - 2 popcount(t & (NX ^ ND))) << gshift[g], the group's signed
+    count times 2^lsh; inc[j] += popcount(t) summed over i and g (counter increments).
+    Xp, NX uint64 [G, n]; Dp, ND [G, m]; gshift int64 [G] (bits); acc int64 [m, n] and inc
+    int64 [m] are updated in place. Same loop shape as :func:`accumulate_fast`: one row range
+    per thread (``groups`` of them), blocks of ``kblock`` packed groups, i innermost.
+    """
+    G, n = Xp.shape
+    m = acc.shape[0]
+    for rg in nb.prange(groups):
+        j0, j1 = _row_range(rg, groups, m)
+        for b0 in range(0, G, kblock):
+            b1 = min(G, b0 + kblock)
+            for j in range(j0, j1):
+                row = acc[j]
+                tot = 0
+                for g in range(b0, b1):
+                    d = Dp[g, j]
+                    nd = ND[g, j]
+                    ls = gshift[g]
+                    xg = Xp[g]
+                    ng = NX[g]
+                    for i in range(n):
+                        t = xg[i] & d
+                        c = popcount64(t)
+                        tot += c
+                        row[i] += (c - 2 * popcount64(t & (ng[i] ^ nd))) << ls
+                inc[j] += tot
+
+
+def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kblock: int,
+                        groups: int) -> None:
+    """:func:`accumulate_fast`'s result (acc and every inc[j], bit for bit) for a chunk on the
+    fast path (no counter and no accumulator step can overflow), choosing the kernel by BL.
+
+    BL <= PACK_MAX_BL (one word per stream): the active k with no right shift are packed
+    P = 64 // BL to a word (:func:`packed_plan`, :func:`pack_groups`) and accumulated by
+    :func:`accumulate_packed`; the active k with a right shift go through
+    :func:`accumulate_fast` with the other k masked off. Longer streams: :func:`accumulate_fast`.
+    Arguments as for :func:`accumulate_fast`, plus bl (bits); kblock and groups are its layout
+    (:func:`kernel_layout`), the packed kernel's k block is sized from the same cache budget.
+    """
+    if X.shape[1] != 1 or bl > PACK_MAX_BL:
+        accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
+        return
+    n, m = X.shape[2], D.shape[2]
+    order, gstart, gshift, rest = packed_plan(lsh, rsh, active, 64 // bl)
+    G = gshift.size
+    if G:
+        Xp = np.empty((G, n), dtype=np.uint64)
+        NX = np.empty((G, n), dtype=np.uint64)
+        Dp = np.empty((G, m), dtype=np.uint64)
+        ND = np.empty((G, m), dtype=np.uint64)
+        pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND)
+        accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc,
+                          max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
+    if rest.any():
+        accumulate_fast(X, xs, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
+
+
+def kernel_layout(n: int, m: int, words: int,
+                  cache_bytes: int = KBLOCK_CACHE_BYTES) -> tuple[int, int]:
     """(kblock, groups) for the accumulation kernels: k-block whose packed x streams and signs
     fit ``cache_bytes`` (per-core L2), and one row group per numba thread (at most m)."""
     kblock = max(1, cache_bytes // (n * (8 * words + 1)))

@@ -73,7 +73,8 @@ class BitSerialConfig:
                                    high=1024)
     pipeline_stages: int = param(2, "Register stages from the units' shift-accumulate to the "
                                  "accumulators (adder tree, alignment shift); part of the "
-                                 "drain.", unit="cycles", low=0, high=1024)
+                                 "drain, with 1 cycle for the accumulate stage.", unit="cycles",
+                                 low=0, high=1024)
 
 
 def parse_profile(entries: tuple | None, source: str = "config") -> list[tuple[str, int]]:

@@ -28,7 +28,9 @@ def reference_bitserial(config, m: int, n: int, K: int, precision: int,
 
     return reference_tiled(
         config, tiles, split, front_latency=bs.quantiser_latency,
-        pipeline_stages=bs.pipeline_stages, accumulator_bits=bs.accumulator_bits,
+        pipeline_stages=bs.pipeline_stages,
+        accumulate_cycles=1,   # the accumulator add after the P stages
+        accumulator_bits=bs.accumulator_bits,
         blocks=("read_port", "write_port", "shadow", "quantiser", "serial_units",
                 "accumulators"),
         stall_causes=("fill", "operand", "writeback", "drain"), step_cycles=lambda u: steps,

@@ -10,6 +10,10 @@ from __future__ import annotations
 from ...hw.tiled_array import TiledArrayRun, tiled_closed_form
 from .geometry import bit_steps, bitserial_geometry
 
+#: The accumulate stage (docs/bitserial.md, Timing): the product, aligned after the P stages, is
+#: added to the A-bit accumulator (and clamped) in a cycle of its own (cycles).
+ACCUMULATE_CYCLES = 1
+
 #: Busy-cycle keys (block -> cycles).
 BLOCKS = ("read_port", "write_port", "shadow", "quantiser", "serial_units", "accumulators")
 #: Stall causes (no RNG broadcast in this datapath).
@@ -30,6 +34,7 @@ class BitSerialEventModel(TiledArrayRun):
         super().__init__(config, tiles, split, blocks=BLOCKS, stall_causes=STALLS,
                          array_busy=_ARRAY_BUSY, array_stalls=_ARRAY_STALLS,
                          front_latency=bs.quantiser_latency, pipeline_stages=bs.pipeline_stages,
+                         accumulate_cycles=ACCUMULATE_CYCLES,
                          accumulator_bits=bs.accumulator_bits, fast_forward=fast_forward)
         self.steps = bit_steps(config, precision)
         act = self.stats.activity
@@ -54,10 +59,12 @@ class BitSerialEventModel(TiledArrayRun):
 
 def closed_form_terms(config, m: int, n: int, K: int, precision: int) -> dict[str, int]:
     """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
-    'quantiser', 'compute' (tiles * K * ceil(p / b)), 'pipeline', 'writeback' (last tile)."""
+    'quantiser', 'compute' (tiles * K * ceil(p / b)), 'pipeline', 'accumulate' (1),
+    'writeback' (last tile)."""
     bs = config.bitserial
     tiles, _ = bitserial_geometry(config, m, n, K)
     return tiled_closed_form(config, tiles, K, front=("quantiser", bs.quantiser_latency),
                              step_cycles=bit_steps(config, precision),
                              pipeline_stages=bs.pipeline_stages,
+                             accumulate_cycles=ACCUMULATE_CYCLES,
                              accumulator_bits=bs.accumulator_bits)

@@ -84,7 +84,8 @@ class CbramConfig:
                                       "its pulse widths reaching the pulse generators.",
                                       unit="cycles", low=0, high=1024)
     pipeline_stages: int = param(2, "Register stages between sense amplifiers and "
-                                 "accumulators (sense -> AND -> counter).", unit="cycles",
+                                 "counters (sense -> AND -> counter); the accumulate stage "
+                                 "adds 1 cycle to the drain.", unit="cycles",
                                  low=0, high=1024)
     device: CbramDeviceConfig = section(CbramDeviceConfig, "CBRAM devices and pulses.")
     scaling: ScalingConfig = section(ScalingConfig, "Shift scaler and learning rate.")

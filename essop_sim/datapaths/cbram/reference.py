@@ -50,7 +50,9 @@ def reference_cbram(config, m: int, n: int, K: int,
 
     return reference_tiled(
         config, tiles, split, front_latency=c.shift_scaler_latency,
-        pipeline_stages=c.pipeline_stages, accumulator_bits=c.accumulator_bits,
+        pipeline_stages=c.pipeline_stages,
+        accumulate_cycles=1,   # ESSOP's accumulate stage after the P stages
+        accumulator_bits=c.accumulator_bits,
         blocks=("read_port", "write_port", "shadow", "shift_scaler", "pulse_generators",
                 "devices", "sense_amps", "and_array", "counters", "accumulators"),
         stall_causes=("fill", "operand", "writeback", "drain"),

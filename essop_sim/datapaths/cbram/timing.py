@@ -7,6 +7,7 @@ RNG broadcast; see docs/cbram.md, "Timing".
 
 from __future__ import annotations
 
+from ...hw.counters import ACCUMULATE_CYCLES
 from ...hw.tiled_array import TiledArrayRun, tiled_closed_form
 from .geometry import bit_period, bit_periods, cbram_geometry, phase_cycles
 
@@ -31,6 +32,7 @@ class CbramEventModel(TiledArrayRun):
         super().__init__(config, tiles, split, blocks=BLOCKS, stall_causes=STALLS,
                          array_busy=_ARRAY_BUSY, array_stalls=_ARRAY_STALLS,
                          front_latency=c.shift_scaler_latency, pipeline_stages=c.pipeline_stages,
+                         accumulate_cycles=ACCUMULATE_CYCLES,   # ESSOP's back end
                          accumulator_bits=c.accumulator_bits, fast_forward=fast_forward)
         self.periods = bit_periods(config)
         self.period = bit_period(config)
@@ -65,10 +67,11 @@ class CbramEventModel(TiledArrayRun):
 def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
     """Terms of the stall-free cycle count: 'load' (the first k-step's vector pair),
     'scaler', 'compute' (tiles * K * ceil(BL / d) * (SET + read + RESET cycles)), 'pipeline',
-    'writeback'."""
+    'accumulate' (ESSOP's accumulate stage, 1), 'writeback'."""
     c = config.cbram
     tiles, _ = cbram_geometry(config, m, n, K)
     return tiled_closed_form(config, tiles, K, front=("scaler", c.shift_scaler_latency),
                              step_cycles=bit_periods(config) * bit_period(config),
                              pipeline_stages=c.pipeline_stages,
+                             accumulate_cycles=ACCUMULATE_CYCLES,
                              accumulator_bits=c.accumulator_bits)

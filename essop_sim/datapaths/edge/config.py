@@ -48,7 +48,8 @@ class EdgeConfig:
     front_latency: int = param(1, "Cycles from an operand batch's load to its fixed-point "
                                "form reaching the banks.", unit="cycles", low=0, high=1024)
     pipeline_stages: int = param(2, "Register stages from the multipliers to the accumulator "
-                                 "banks (part of the drain).", unit="cycles", low=0, high=1024)
+                                 "banks (part of the drain, with 1 cycle for the accumulate "
+                                 "stage).", unit="cycles", low=0, high=1024)
     sample_overhead: int = param(2, "Overhead cycles per sample (outer product) after its "
                                  "ceil(W / z) edge cycles (pipeline turn-around).",
                                  unit="cycles", low=0, high=1024)

@@ -58,6 +58,7 @@ def reference_edge(config, m: int, n: int, K: int,
     return reference_tiled(
         config, tile_grid(m, n, m, n), BatchSplit(K, config.memory.operand_buffer_vectors),
         front_latency=c.front_latency, pipeline_stages=c.pipeline_stages,
+        accumulate_cycles=1,   # the banks' accumulate after the P stages
         accumulator_bits=c.accumulator_bits,
         blocks=("read_port", "write_port", "shadow", "lanes", "banks"),
         stall_causes=("fill", "operand", "writeback", "drain", "clash", "overhead"),

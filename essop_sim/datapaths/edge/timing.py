@@ -16,6 +16,9 @@ from ...hw.tiled_array import TiledArrayRun
 from .pattern import cycle_costs, pattern_cols
 
 BLOCKS = ("read_port", "write_port", "shadow", "lanes", "banks")
+#: The accumulate stage (docs/edge.md, Timing): the last products, past the P stages, are added
+#: into the banks' accumulators (read-modify-write) in a cycle of their own (cycles).
+ACCUMULATE_CYCLES = 1
 STALLS = ("fill", "operand", "writeback", "drain", "clash", "overhead")
 _ARRAY_BUSY = ("lanes", "banks")
 _ARRAY_STALLS = ("operand", "writeback", "clash", "overhead")
@@ -45,6 +48,7 @@ class EdgeEventModel(TiledArrayRun):
                          blocks=BLOCKS, stall_causes=STALLS, array_busy=_ARRAY_BUSY,
                          array_stalls=_ARRAY_STALLS, front_latency=c.front_latency,
                          pipeline_stages=c.pipeline_stages,
+                         accumulate_cycles=ACCUMULATE_CYCLES,
                          accumulator_bits=c.accumulator_bits, fast_forward=fast_forward)
         self.W, self.groups, self.clash, self.overhead = sample_terms(config, m, n)
         act = self.stats.activity
@@ -79,7 +83,7 @@ def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
     """Stall-free cycles: 'load' (the first k-step's vector pair: operands are ready per k-step,
     docs/timing.md), 'front', 'compute' (K ceil(W / z)), 'clash' (K x the pattern's clash
     cycles per sample; 0 for clash_free when z divides n), 'overhead' (K x sample_overhead),
-    'pipeline', 'writeback' (W x A bits)."""
+    'pipeline', 'accumulate' (1), 'writeback' (W x A bits)."""
     mem, c = config.memory, config.edge
     W, groups, clash, overhead = sample_terms(config, m, n)
     return {
@@ -89,5 +93,6 @@ def closed_form_terms(config, m: int, n: int, K: int) -> dict[str, int]:
         "clash": K * clash,
         "overhead": K * overhead,
         "pipeline": c.pipeline_stages,
+        "accumulate": ACCUMULATE_CYCLES,
         "writeback": ceil_div(W * c.accumulator_bits, mem.write_bandwidth),
     }

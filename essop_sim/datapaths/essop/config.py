@@ -84,8 +84,9 @@ class EssopConfig:
     shift_scaler_latency: int = param(2, "Cycles from an operand vector leaving the buffer to "
                                       "its scaled magnitudes reaching the comparators.",
                                       unit="cycles", low=0, high=1024)
-    pipeline_stages: int = param(2, "Register stages between comparators and accumulators "
-                                 "(comparator -> AND -> counter); part of the pipeline fill.",
+    pipeline_stages: int = param(2, "Register stages between comparators and counters "
+                                 "(comparator -> AND -> counter); a tile is final P + 1 "
+                                 "cycles after its last AND cycle (+1: the accumulate stage).",
                                  unit="cycles", low=0, high=1024)
     rng: RngConfig = section(RngConfig, "RNG banks.")
     scaling: ScalingConfig = section(ScalingConfig, "Shift scaler and learning rate.")

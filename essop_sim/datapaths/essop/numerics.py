@@ -27,7 +27,8 @@ from ...numerics.threads import choose_threads, for_threads, limited
 CHUNK_BYTES = 16 << 20
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
-#: Below this many word operations, K * (n*m*W + (n+m)*BL), an update runs on one thread.
+#: Below this many word operations, K * (n*m*W + (n+m)*BL) (W = 1 / P for packed streams, BL
+#: <= 32), an update runs on one thread.
 SERIAL_WORK = 4_000_000
 
 
@@ -99,7 +100,10 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     # Small updates run on one thread: waking the pool costs more than it saves, and far more
     # when the machine is oversubscribed (a parallel region waits for a descheduled thread);
     # numerics.threads also leaves out the cores other processes keep busy.
-    work = K * (n * m * words + (n + m) * bl)
+    # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
+    # word (BL <= and_counter.PACK_MAX_BL), else W.
+    cell_words = words if bl > and_counter.PACK_MAX_BL else 1.0 / (64 // bl)
+    work = K * (n * m * cell_words + (n + m) * bl)
     with limited(choose_threads(work, SERIAL_WORK)):
         return _essop(x, delta, config, seed, chunk, stream_method, timings)
 
@@ -202,8 +206,12 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         fast = counter_safe and (
             float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
             <= acc_room)
-        if fast:
+        if fast and bl > and_counter.PACK_MAX_BL:
+            # what accumulate_fast_any runs for unpacked streams (its serial variant on one thread)
             accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc, kblock, groups)
+        elif fast:
+            and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
+                                            inc, bl, kblock, groups)
         else:
             accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, counter_max,
                                saturate, A, inc, covf, asat, kblock, groups)

@@ -46,7 +46,9 @@ def reference_essop(config: HardwareConfig, m: int, n: int, K: int,
 
     return reference_tiled(
         config, tiles, split, front_latency=essop.shift_scaler_latency,
-        pipeline_stages=essop.pipeline_stages, accumulator_bits=essop.accumulator_bits,
+        pipeline_stages=essop.pipeline_stages,
+        accumulate_cycles=1,   # the count is accumulated in a cycle after the P stages
+        accumulator_bits=essop.accumulator_bits,
         blocks=("read_port", "write_port", "shadow", "shift_scaler", "rng_bank", "comparators",
                 "and_array", "counters", "accumulators"),
         stall_causes=tuple(new_stalls()), step_cycles=lambda u: bit_steps * broadcast[u],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...config import HardwareConfig
 from ...hw.and_array import AndArray
 from ...hw.comparators import Comparators
-from ...hw.counters import Counters
+from ...hw.counters import ACCUMULATE_CYCLES, Counters
 from ...hw.rng_bank import RngBanks
 from ...hw.scheduler import ceil_div
 from ...hw.shift_scaler import ShiftScaler
@@ -48,6 +48,7 @@ class EssopEventModel(TiledArrayRun):
                          array_busy=_ARRAY_BUSY, array_stalls=_ARRAY_STALLS,
                          front_latency=essop.shift_scaler_latency,
                          pipeline_stages=essop.pipeline_stages,
+                         accumulate_cycles=ACCUMULATE_CYCLES,
                          accumulator_bits=essop.accumulator_bits, fast_forward=fast_forward)
         self.K = K
         self.rng = RngBanks(config)
@@ -93,11 +94,13 @@ def closed_form_terms(config: HardwareConfig, m: int, n: int, K: int) -> dict[st
 
     'load' (the first k-step's vector pair, ceil((r0 + c0) * operand_bits / read_bw)), 'scaler'
     (shift_scaler_latency), 'compute' (tiles * K * ceil(BL / bits_per_cycle)), 'pipeline'
-    (pipeline_stages), 'writeback' (last tile, ceil(r * c * accumulator_bits / write_bw)).
+    (pipeline_stages), 'accumulate' (the accumulate stage, 1), 'writeback' (last tile,
+    ceil(r * c * accumulator_bits / write_bw)).
     """
     essop = config.essop
     tiles, _ = essop_geometry(config, m, n, K)
     return tiled_closed_form(config, tiles, K, front=("scaler", essop.shift_scaler_latency),
                              step_cycles=ceil_div(essop.bitstream_length, essop.bits_per_cycle),
                              pipeline_stages=essop.pipeline_stages,
+                             accumulate_cycles=ACCUMULATE_CYCLES,
                              accumulator_bits=essop.accumulator_bits)
