@@ -22,6 +22,7 @@ cold run <= 8 s). Run from the repository root::
     python scripts/bench_startup.py                       # this tree
     python scripts/bench_startup.py --baseline ../main    # and another checkout, interleaved
     python scripts/bench_startup.py --only help run-warm --repeat 9
+    python scripts/bench_startup.py --without-pyarrow     # as installed without pyarrow
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Targets (seconds, wall) from issue 11.
 TARGETS = {"help": 0.3, "run-warm": 0.6, "run-cold": 8.0}
 MEASURES = ("help", "run-warm", "run-cold", "sweep-cold", "sweep-warm")
+#: Run the command with pyarrow hidden (--without-pyarrow): no Parquet copy of the report.
+WITHOUT_PYARROW = False
+HIDE_PYARROW = ("import runpy, sys; sys.modules['pyarrow'] = None; "
+                "runpy.run_module('essop_sim.cli', run_name='__main__', alter_sys=True)")
 #: Let the runs cache bytecode (under the scratch directory); --no-bytecode keeps the
 #: environment's PYTHONDONTWRITEBYTECODE, and so compiles every module from source each run.
 BYTECODE = True
@@ -99,6 +104,8 @@ class Tree:
         return env
 
     def cli(self, *args: str) -> list[str]:
+        if WITHOUT_PYARROW:  # as an install without the parquet extra runs
+            return [sys.executable, "-c", HIDE_PYARROW, *args]
         return [sys.executable, "-m", "essop_sim.cli", *args]
 
     def fresh_cache(self) -> Path:
@@ -136,14 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bytecode", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE if set (every run then compiles the "
                              "package's modules from source)")
+    parser.add_argument("--without-pyarrow", action="store_true",
+                        help="hide pyarrow from the command (as without the parquet extra: no "
+                             "report.parquet, no pyarrow import)")
     args = parser.parse_args(argv)
-    global BYTECODE
+    global BYTECODE, WITHOUT_PYARROW
     BYTECODE = not args.no_bytecode
+    WITHOUT_PYARROW = args.without_pyarrow
 
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs "
           f"({len(os.sched_getaffinity(0))} usable), Python {platform.python_version()}, "
           f"load average {load()}")
+    if WITHOUT_PYARROW:
+        print("pyarrow: hidden from the command (no report.parquet)")
     dont = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
     print("bytecode: " + ("cached (PYTHONPYCACHEPREFIX in a scratch directory)" if BYTECODE
                           else f"as the environment says (PYTHONDONTWRITEBYTECODE={dont!r})"))
