@@ -94,3 +94,31 @@ def configure_numba_threading(torch_in_process: bool | None = None) -> str | Non
         numba.config.THREADING_LAYER = TORCH_THREADING_LAYER
     _chosen_here = True
     return TORCH_THREADING_LAYER
+
+
+def load_numba_without_scipy() -> bool:
+    """Load numba's array-maths implementations without importing SciPy (for our own processes).
+
+    Numba's first compilation or cache load imports ``numba.np.arraymath``, which imports
+    ``scipy.linalg.cython_blas`` only to decide whether ``np.correlate`` and ``np.convolve`` in
+    numba code may call BLAS: 0.2-0.4 s of a warm ``essop-sim run``, for functions no essop-sim
+    kernel calls (``np.dot`` and ``np.linalg`` in numba code still import SciPy when they are
+    compiled). The CLI and its sweep workers call this first: the module is imported with
+    ``scipy.linalg`` hidden, so those two functions use numba's own loop in this process; a
+    library user importing essop_sim is not affected. Does nothing if ``scipy.linalg`` or
+    ``numba.np.arraymath`` is already imported.
+
+    Returns:
+        Whether numba's array maths was loaded here without SciPy.
+    """
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return False
+    import numba  # noqa: F401 - numba itself first (it imports the top-level scipy package)
+
+    sys.modules["scipy.linalg"] = None  # type: ignore[assignment] - its import now fails
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if "scipy.linalg" in sys.modules and sys.modules["scipy.linalg"] is None:
+            del sys.modules["scipy.linalg"]
+    return True

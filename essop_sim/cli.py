@@ -98,6 +98,7 @@ def _with_datapath_columns(columns: tuple, config) -> tuple:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ._numba_cache import load_numba_without_scipy
     from .compare import baseline_config, compare, compare_columns, compare_legend
     from .config import load_config
     from .first_use import announce_compilation
@@ -110,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     names = _baselines(args, config)
     trace = resolve_trace(args.trace, args.layers, args.steps)  # loaded and verified once
     _check_work(args, trace)
+    load_numba_without_scipy()
     announce_compilation()
 
     def progress(done: int, total: int, row: dict) -> None:
@@ -146,9 +148,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from ._numba_cache import load_numba_without_scipy
     from .first_use import announce_compilation
     from .sweep import run_sweep
 
+    load_numba_without_scipy()
     announce_compilation()
     started = time.perf_counter()
     table = run_sweep(args.spec, _output(args), jobs=args.jobs, dask=args.dask,

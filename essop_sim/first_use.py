@@ -35,7 +35,7 @@ def announce_compilation(stream=None):
 
             where = os.environ.get("NUMBA_CACHE_DIR") or numba.config.CACHE_DIR or "(default)"
             print("essop-sim: compiling numba kernels for first use (once per install; "
-                  f"typically 15-40 s; cached in {where})", file=stream or sys.stderr,
+                  f"typically 5-30 s; cached in {where})", file=stream or sys.stderr,
                   flush=True)
 
         def on_end(self, ev) -> None:

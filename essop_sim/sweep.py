@@ -669,7 +669,17 @@ def die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
 
 
 def _worker_init(threads: int, parent_pid: int) -> None:
+    from ._numba_cache import load_numba_without_scipy
+
     die_with_parent(parent_pid)
+    load_numba_without_scipy()
+    limit_numba_threads(threads)
+
+
+def _dask_worker_setup(threads: int) -> None:
+    from ._numba_cache import load_numba_without_scipy
+
+    load_numba_without_scipy()
     limit_numba_threads(threads)
 
 
@@ -681,9 +691,15 @@ def _threads_per_worker(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def _run_pool(pending, simulate, finished, jobs: int) -> None:
+def _started() -> None:
+    """A no-op task: the pool starts a worker process per task it cannot hand to an idle one."""
+
+
+def _run_pool(pending, simulate, finished, jobs: int, warm: bool = False) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from .warmup import warm_kernels_safe
 
     ctx = multiprocessing.get_context("spawn")  # fork-safety (numba, threads) and portability
     workers = min(jobs, len(pending))
@@ -693,6 +709,11 @@ def _run_pool(pending, simulate, finished, jobs: int) -> None:
     futures = {}
     previous = _on_sigterm()
     try:
+        if warm:  # one worker compiles what the points need while the others start
+            first = executor.submit(warm_kernels_safe, pending)
+            for _ in range(workers - 1):
+                executor.submit(_started)
+            first.result()
         futures = {executor.submit(_run_point_safe, _task(p, simulate)): p for p in pending}
         for future in as_completed(futures):
             point, result = futures[future], future.result()
@@ -750,7 +771,7 @@ def _dask_client(dask: str, jobs: int, timeout: float):
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
-        client.run(limit_numba_threads, _threads_per_worker(jobs))  # our cores: share them
+        client.run(_dask_worker_setup, _threads_per_worker(jobs))  # our cores: share them
         return client, cluster, as_completed
     try:
         client = Client(dask, timeout=f"{timeout}s")
@@ -768,10 +789,16 @@ def _dask_client(dask: str, jobs: int, timeout: float):
     return client, None, as_completed
 
 
-def _run_dask(pending, simulate, finished, jobs: int, dask: str, timeout: float = 10.0) -> None:
+def _run_dask(pending, simulate, finished, jobs: int, dask: str, timeout: float = 10.0,
+              warm: bool = False) -> None:
     client, cluster, as_completed = _dask_client(dask, jobs, timeout)
     futures = {}
     try:
+        if warm:  # one worker compiles what the points need before the points run
+            from .warmup import warm_kernels_safe
+
+            client.submit(warm_kernels_safe, pending, pure=False,
+                          key=f"essop-sim-warm-{os.getpid()}").result()
         for point in pending:
             future = client.submit(_run_point_safe, _task(point, simulate), pure=False,
                                    key=f"essop-sim-point-{point.point_id}-{os.getpid()}")
@@ -907,6 +934,8 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int, dask: str | None, progress: 
                 dask_timeout: float) -> SweepResult:
     from .report.io import recover_results
 
+    # kernels compiled once, by one worker, before the points run (essop_sim.warmup)
+    warm = simulate == DEFAULT_SIMULATE
     points_dir = out / "points"
     if points_dir.exists() and not points_dir.is_dir():
         raise SweepError(f"{points_dir}: is a {file_kind(points_dir)}, not a directory")
@@ -945,9 +974,10 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int, dask: str | None, progress: 
         if not pending:
             pass
         elif dask is not None:
-            _run_dask(pending, simulate, finished, jobs, dask, dask_timeout)
+            _run_dask(pending, simulate, finished, jobs, dask, dask_timeout,
+                      warm=warm and dask == "local")
         elif jobs > 1 and len(pending) > 1:
-            _run_pool(pending, simulate, finished, jobs)
+            _run_pool(pending, simulate, finished, jobs, warm=warm)
         else:
             _run_serial(pending, simulate, finished)
     finally:

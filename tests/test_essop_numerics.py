@@ -17,6 +17,7 @@ from essop_sim.datapaths.essop import numerics as essop_module
 from essop_sim.datapaths.essop.numerics import effective_learning_rate, essop_outer_product
 from essop_sim.errors import ConfigError
 from essop_sim.numerics import comparator
+from essop_sim.numerics import threads as thread_policy
 from essop_sim.numerics.lfsr import (
     DEFAULT_TAPS,
     RngBanks,
@@ -168,6 +169,7 @@ def test_table_and_direct_streams_agree(kind):
 
 def test_serial_and_parallel_identical(monkeypatch):
     monkeypatch.setattr(essop_module, "SERIAL_WORK", 0)  # small updates would run serially
+    monkeypatch.setattr(thread_policy, "free_cores", lambda: 64)  # and so would a busy machine
     x, d = _big_operands(K=120, n=33, m=9)
     configs = [make_config(), make_config(rng_sharing="element", bitstream_length=100),
                make_config(accumulator_bits=14, overflow="wrap")]

@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from . import check_finite
+from .threads import for_threads
 
 
 @nb.njit(cache=True, inline="always")
@@ -29,13 +30,18 @@ def _one_row_bits(row, absmask):  # pragma: no cover - numba
     return mx
 
 
+#: Elements below which :func:`_row_max_bits` runs on the calling thread alone.
+ROW_MAX_SERIAL = 1 << 20
+
+
 @nb.njit(parallel=True, cache=True)
 def _row_max_bits(bits, absmask, out):  # pragma: no cover - numba
     """Per row k: out[k] = bit pattern of max_i |a[k, i]|, for ``bits`` = a.view(int) [K, n].
 
-    Runs on the calling thread alone below 2^20 elements (a parallel region costs more)."""
+    Runs on the calling thread alone below ROW_MAX_SERIAL elements (a parallel region costs
+    more)."""
     K, n = bits.shape
-    if K * n < 1 << 20:
+    if K * n < ROW_MAX_SERIAL:
         for k in range(K):
             out[k] = _one_row_bits(bits[k], absmask)
     else:
@@ -77,7 +83,8 @@ def row_max_abs(a: np.ndarray, name: str, chunk: int) -> np.ndarray:
         block = kernel_array(a[k0:k0 + chunk])
         itype, absmask, inf_bits = _BITS[block.dtype]
         mb = np.empty(block.shape[0], dtype=itype)
-        _row_max_bits(block.view(itype), absmask, mb)
+        kernel = for_threads(_row_max_bits, block.size, ROW_MAX_SERIAL)
+        kernel(block.view(itype), absmask, mb)
         if (mb >= inf_bits).any():
             check_finite(name, np.asarray(block, dtype=np.float64), k0)
         out[k0:k0 + chunk] = mb.view(block.dtype)

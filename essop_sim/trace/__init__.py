@@ -17,17 +17,31 @@ Capture (needs torch): ``with essop_sim.trace.record(model, path, steps=...) as 
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from ..errors import TraceError
-from .capture import CaptureError, Recorder, layer_operands, record
 from .format import FORMAT_VERSION, MANIFEST_NAME, validate_manifest
-from .info import trace_info
 from .reader import Trace, TraceRecord, load_trace
-from .synthetic import make_synthetic_trace
-from .writer import TraceWriter
 
 DEFAULT_TRACE_NAME = "digits_cnn"
+
+#: Names imported on first use (a replay needs only the reader): name -> submodule.
+_LAZY = {"CaptureError": "capture", "Recorder": "capture", "layer_operands": "capture",
+         "record": "capture", "trace_info": "info", "make_synthetic_trace": "synthetic",
+         "TraceWriter": "writer"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def default_trace_path() -> Path:

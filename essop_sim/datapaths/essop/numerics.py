@@ -21,6 +21,7 @@ from ...numerics import and_counter, comparator, shift_scaler
 from ...numerics.lfsr import RngBanks
 from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
+from ...numerics.threads import choose_threads, for_threads, limited
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
 CHUNK_BYTES = 16 << 20
@@ -97,19 +98,14 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
         chunk = default_chunk(n, m, bl, rng.sharing)
     chunk = max(1, int(chunk))
     # Small updates run on one thread: waking the pool costs more than it saves, and far more
-    # when the machine is oversubscribed (a parallel region waits for a descheduled thread).
-    threads = numba.get_num_threads()
+    # when the machine is oversubscribed (a parallel region waits for a descheduled thread);
+    # numerics.threads also leaves out the cores other processes keep busy.
     # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
     # word (BL <= and_counter.PACK_MAX_BL), else W.
     cell_words = words if bl > and_counter.PACK_MAX_BL else 1.0 / (64 // bl)
-    serial = threads > 1 and K * (n * m * cell_words + (n + m) * bl) < SERIAL_WORK
-    if serial:
-        numba.set_num_threads(1)
-    try:
+    work = K * (n * m * cell_words + (n + m) * bl)
+    with limited(choose_threads(work, SERIAL_WORK)):
         return _essop(x, delta, config, seed, chunk, stream_method, timings)
-    finally:
-        if serial:
-            numba.set_num_threads(threads)
 
 
 def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProductResult:
@@ -168,6 +164,10 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     t_streams = t_acc = 0.0
     kblock, groups = and_counter.kernel_layout(n, m, words)
     threads = numba.get_num_threads()
+    # the serial variants on one thread (numerics.threads)
+    streams_both = for_threads(comparator.streams_both)
+    accumulate_fast = for_threads(and_counter.accumulate_fast)
+    accumulate_checked = for_threads(and_counter.accumulate_checked)
     # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
     stasks = 1 if threads == 1 else max(1, min(4 * threads, K))
     cap = min(chunk, K)  # chunk buffers, reused
@@ -197,8 +197,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         # the other. (Not for the accumulation: its row groups each stream the whole chunk,
         # and more of them measured slower.)
         with numba.parallel_chunksize(1):
-            comparator.streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d,
-                                    D, Ds, stride, bl, w, min(stasks, kc))
+            streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d,
+                         D, Ds, stride, bl, w, min(stasks, kc))
         t1 = clock()
         t_streams += t1 - t0
         act = active[k0:k1]
@@ -206,13 +206,15 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         fast = counter_safe and (
             float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
             <= acc_room)
-        if fast:
+        if fast and bl > and_counter.PACK_MAX_BL:
+            # what accumulate_fast_any runs for unpacked streams (its serial variant on one thread)
+            accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc, kblock, groups)
+        elif fast:
             and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
                                             inc, bl, kblock, groups)
         else:
-            and_counter.accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
-                                           counter_max, saturate, A, inc, covf, asat, kblock,
-                                           groups)
+            accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, counter_max,
+                               saturate, A, inc, covf, asat, kblock, groups)
         if mcols is not None:
             masked_inc += and_counter.masked_ones(X, D, act, mcols)
         t_acc += clock() - t1
