@@ -25,6 +25,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from .threads import for_threads
+
 
 @intrinsic
 def popcount64(typingctx, x):
@@ -350,11 +352,13 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
     P = 64 // BL to a word (:func:`packed_plan`, :func:`pack_groups`) and accumulated by
     :func:`accumulate_packed`; the active k with a right shift go through
     :func:`accumulate_fast` with the other k masked off. Longer streams: :func:`accumulate_fast`.
+    On one numba thread the kernels' serial variants run (:func:`.threads.for_threads`).
     Arguments as for :func:`accumulate_fast`, plus bl (bits); kblock and groups are its layout
     (:func:`kernel_layout`), the packed kernel's k block is sized from the same cache budget.
     """
+    plain = for_threads(accumulate_fast)  # its serial variant when numba runs on one thread
     if X.shape[1] != 1 or bl > PACK_MAX_BL:
-        accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
+        plain(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
         return
     n, m = X.shape[2], D.shape[2]
     order, gstart, gshift, rest = packed_plan(lsh, rsh, active, 64 // bl)
@@ -365,10 +369,10 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
         Dp = np.empty((G, m), dtype=np.uint64)
         ND = np.empty((G, m), dtype=np.uint64)
         pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND)
-        accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc,
-                          max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
+        for_threads(accumulate_packed)(Xp, NX, Dp, ND, gshift, acc, inc,
+                                       max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
     if rest.any():
-        accumulate_fast(X, xs, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
+        plain(X, xs, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
 
 
 def kernel_layout(n: int, m: int, words: int,

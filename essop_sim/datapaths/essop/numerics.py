@@ -166,7 +166,6 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     threads = numba.get_num_threads()
     # the serial variants on one thread (numerics.threads)
     streams_both = for_threads(comparator.streams_both)
-    accumulate_fast = for_threads(and_counter.accumulate_fast)
     accumulate_checked = for_threads(and_counter.accumulate_checked)
     # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
     stasks = 1 if threads == 1 else max(1, min(4 * threads, K))
@@ -206,10 +205,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         fast = counter_safe and (
             float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
             <= acc_room)
-        if fast and bl > and_counter.PACK_MAX_BL:
-            # what accumulate_fast_any runs for unpacked streams (its serial variant on one thread)
-            accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, inc, kblock, groups)
-        elif fast:
+        if fast:
             and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
                                             inc, bl, kblock, groups)
         else:
