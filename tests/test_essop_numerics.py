@@ -157,14 +157,18 @@ def test_chunk_size_does_not_change_results(sharing, regime):
 
 
 @pytest.mark.parametrize("kind", ["lfsr", "ideal"])
-def test_table_and_direct_streams_agree(kind):
+@pytest.mark.parametrize("sequence", ["continue", "restart"])
+def test_table_direct_and_mask_streams_agree(kind, sequence):
+    # 'mask' builds a partial last word (BL % 64 != 0) from a 64-number compare, masked
     x, d = _big_operands(K=50)
-    for w, bl in ((8, 64), (3, 130), (1, 5)):
-        config = make_config(bitstream_length=bl, comparator_bits=w, rng_kind=kind)
+    for w, bl in ((8, 64), (3, 130), (1, 5), (8, 63), (8, 8), (5, 127)):
+        config = make_config(bitstream_length=bl, comparator_bits=w, rng_kind=kind,
+                             rng_sequence=sequence)
         a = essop_outer_product(x, d, config, 8, stream_method="table")
-        b = essop_outer_product(x, d, config, 8, stream_method="direct")
-        np.testing.assert_array_equal(a.raw, b.raw)
-        assert a.activity == b.activity
+        for method in ("direct", "mask"):
+            b = essop_outer_product(x, d, config, 8, stream_method=method)
+            np.testing.assert_array_equal(a.raw, b.raw)
+            assert a.activity == b.activity
 
 
 def test_serial_and_parallel_identical(monkeypatch):

@@ -37,6 +37,10 @@ from numba.extending import intrinsic
 
 #: Stream construction modes of :func:`streams_both`.
 MODE_TABLE, MODE_DIRECT, MODE_ELEMENT, MODE_MASK = 0, 1, 2, 3
+#: Rows of random numbers after a chunk's last one that MODE_MASK may read (their values do not
+#: matter): a word of fewer than 64 stream bits (BL % 64 != 0) is then built by one 64-number
+#: compare masked to its bits, as fast as a full word, instead of bit by bit.
+MASK_PAD = 63
 
 
 @nb.njit(cache=True, inline="always")
@@ -141,7 +145,9 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
     """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n].
 
     mode MODE_TABLE / MODE_DIRECT / MODE_MASK: shared sequence R[off + t, 0] (R has one column);
-    MODE_ELEMENT: element i reads its own sequence R[off + t, i]. q int32 [>= n] and tab uint64
+    MODE_ELEMENT: element i reads its own sequence R[off + t, i]. MODE_MASK builds a word of
+    fewer than 64 bits from a 64-number compare when R has the rows (:data:`MASK_PAD`), else
+    bit by bit (the same bits either way). q int32 [>= n] and tab uint64
     [W, 2^w + 1] (MODE_TABLE only) are the caller's scratch buffers.
     """
     n = a_row.shape[0]
@@ -167,8 +173,14 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
     for wd in range(W):
         t0 = wd * 64
         nbits = min(64, BL - t0)
-        if mode == MODE_MASK and nbits == 64:
+        if mode == MODE_MASK and (nbits == 64 or off + t0 + 64 <= R.shape[0]):
+            # a partial word: 64 compares, the numbers past the stream's end masked off
             lt_words(R, off + t0, q, words_k[wd])
+            if nbits < 64:
+                keep = (np.uint64(1) << np.uint64(nbits)) - np.uint64(1)
+                out = words_k[wd]
+                for i in range(n):
+                    out[i] &= keep
         else:
             _direct_bits(q, R, col, off, t0, nbits, words_k[wd])
 

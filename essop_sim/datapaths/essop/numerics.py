@@ -139,7 +139,12 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     mode_x = comparator.stream_mode(stream_method, per_element, n, w, bl)
     mode_d = comparator.stream_mode(stream_method, per_element, m, w, bl)
     ndtype = comparator.number_dtype(w, mode_x, mode_d)
-    fixed = [b.first(bl).astype(ndtype) for b in banks] if restart else None
+    # Random numbers with comparator.MASK_PAD rows after the last one a chunk uses (read, then
+    # masked off, by the shared-sequence comparators when BL is not a multiple of 64).
+    pad = comparator.MASK_PAD
+    fixed = ([np.concatenate([b.first(bl).astype(ndtype),
+                              np.zeros((pad, b.nbanks), dtype=ndtype)]) for b in banks]
+             if restart else None)
 
     # Counter and accumulator ranges.
     counter_max = (1 << int(c.counter_bits)) - 1
@@ -174,7 +179,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     D_buf = np.empty((cap, words, m), dtype=np.uint64)
     Xs_buf = np.empty((cap, n), dtype=np.int8)
     Ds_buf = np.empty((cap, m), dtype=np.int8)
-    R_buf = None if restart else [np.empty((cap * bl, b.nbanks), dtype=ndtype) for b in banks]
+    R_buf = (None if restart else
+             [np.zeros((cap * bl + pad, b.nbanks), dtype=ndtype) for b in banks])
     for k0 in range(0, K, chunk):
         k1 = min(K, k0 + chunk)
         kc = k1 - k0
@@ -190,7 +196,9 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         if restart:
             Rx, Rd = fixed
         else:
-            Rx, Rd = (b.take(kc * bl, buf) for b, buf in zip(banks, R_buf, strict=True))
+            for b, buf in zip(banks, R_buf, strict=True):
+                b.take(kc * bl, buf)
+            Rx, Rd = (buf[:kc * bl + pad] for buf in R_buf)
         # Dynamic schedule, one task at a time: the streams are split into a few coarse tasks
         # per thread, so a thread that the OS deschedules on a shared machine does not hold up
         # the other. (Not for the accumulation: its row groups each stream the whole chunk,
