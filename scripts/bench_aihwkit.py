@@ -7,8 +7,8 @@ whose coincidences are counted. aihwkit (``AnalogTile`` with a ``ConstantStepDev
 ``desired_bl = BL``, ``fixed_bl = True``, update and BL management off) also applies each
 coincidence to its device model; essop-sim computes the ESSOP counters and accumulators bit for
 bit (``essop_outer_product``, default configuration with ``essop.bitstream_length = BL``). The
-two are timed interleaved (for each repeat, every BL, aihwkit then essop-sim), min of
-``--repeat``, on the same operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), with
+two are timed interleaved (for each repeat, every BL: a batch of ``--calls`` aihwkit updates,
+then a batch of essop-sim updates), the mean per update of the best batch of ``--repeat``, on the same operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), with
 torch and numba on the same number of threads.
 
 aihwkit is not a dependency of essop-sim: its 1.1.0 wheel (Python 3.11, x86_64) is built against
@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bls", default="1,31,255", help="comma-separated BLs (default 1,31,255)")
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions (min kept)")
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads")
+    parser.add_argument("--calls", type=int, default=10,
+                        help="updates per timed batch (default 10): a sample is the mean of a "
+                             "batch of one side's updates, so neither side is timed only on "
+                             "its first call after the other's (thread pools still spinning, "
+                             "caches holding the other's data)")
     args = parser.parse_args(argv)
     bls = [int(b) for b in args.bls.split(",") if b.strip()]
 
@@ -89,14 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         essop_outer_product(x, d, configs[bl], 0)
 
     best = {(side, bl): float("inf") for side in ("aihwkit", "essop") for bl in bls}
+    calls = args.calls
     for rep in range(args.repeat):
         for bl in bls:
             t0 = time.perf_counter()
-            tiles[bl].update(xt, dt)
-            best["aihwkit", bl] = min(best["aihwkit", bl], time.perf_counter() - t0)
+            for _ in range(calls):
+                tiles[bl].update(xt, dt)
+            best["aihwkit", bl] = min(best["aihwkit", bl], (time.perf_counter() - t0) / calls)
             t0 = time.perf_counter()
-            essop_outer_product(x, d, configs[bl], rep)
-            best["essop", bl] = min(best["essop", bl], time.perf_counter() - t0)
+            for c in range(calls):
+                essop_outer_product(x, d, configs[bl], rep * calls + c)
+            best["essop", bl] = min(best["essop", bl], (time.perf_counter() - t0) / calls)
 
     print(f"{'BL':>5}  {'aihwkit s':>10}  {'essop-sim s':>11}  {'aihwkit Geval/s':>15}  "
           f"{'essop Geval/s':>13}  {'aihwkit/essop':>13}")

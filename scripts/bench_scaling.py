@@ -4,8 +4,9 @@
 Times ``essop_outer_product`` (default configuration, vector sharing, float32 operands x =
 max(0, N(0, 1)), delta = N(0, 1) * 1e-3) while one factor varies and the others stay at a base
 point (BL 64, K 256, n x m = 256 x 256), min of ``--repeat`` after a warm-up call. For each
-factor it fits ``seconds ~ c * factor^e`` by least squares on log-log points and prints e: 1.0
-means the cost is proportional to the factor, below 1 that fixed costs still show. Work is
+factor it fits ``seconds ~ c * factor^e`` by least squares on log-log points and prints e, over
+the whole grid and over its last three points: 1.0 means the cost is proportional to the
+factor, below 1 that fixed costs still show. Work is
 m * n * K * ceil(BL / 64) packed words of AND + popcount in the kernel, so an ideal kernel has
 e = 1 in K and in n x m, and in BL at most 1 (BL / 64 words; below 64, packed outer products).
 
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         name = "n x m" if factor == "nm" else factor.upper()
         print(f"{name}: seconds ~ {name}^{fitted_exponent(sizes, seconds):.2f} over "
-              f"{grid[0]}..{grid[-1]}{' (n = m)' if factor == 'nm' else ''}")
+              f"{grid[0]}..{grid[-1]}, ^{fitted_exponent(sizes[-3:], seconds[-3:]):.2f} over "
+              f"the last three points{' (n = m)' if factor == 'nm' else ''}")
     print("load average after:", load_average())
     return 0
 
