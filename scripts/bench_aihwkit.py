@@ -8,8 +8,9 @@ whose coincidences are counted. aihwkit (``AnalogTile`` with a ``ConstantStepDev
 coincidence to its device model; essop-sim computes the ESSOP counters and accumulators bit for
 bit (``essop_outer_product``, default configuration with ``essop.bitstream_length = BL``). The
 two are timed interleaved (for each repeat, every BL: a batch of ``--calls`` aihwkit updates,
-then a batch of essop-sim updates), the mean per update of the best batch of ``--repeat``, on the same operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), with
-torch and numba on the same number of threads.
+then a batch of essop-sim updates), the mean per update of the best batch of ``--repeat``, on
+the same operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), with torch and numba
+on the same number of threads.
 
 aihwkit is not a dependency of essop-sim: its 1.1.0 wheel (Python 3.11, x86_64) is built against
 torch 2.10 and fails its device checks beside another torch, so it gets a venv of its own::

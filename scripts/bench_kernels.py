@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import time
 
 import numba as nb
 import numpy as np
+from benchinfo import cpu_model
 
 from essop_sim.numerics.and_counter import popcount64
 
@@ -72,18 +72,6 @@ def popcount_limit(XT, DT, out):  # pragma: no cover - numba
             out[j0, i1] = s01
             out[j1, i0] = s10
             out[j1, i1] = s11
-
-
-def cpu_model() -> str:
-    """The CPU model name (Linux /proc/cpuinfo, else platform.processor())."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchinfo import cpu_model, load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Targets (seconds, wall) from issue 11.
 TARGETS = {"help": 0.3, "run-warm": 0.6, "run-cold": 8.0}
@@ -51,22 +53,6 @@ HIDE_PYARROW = ("import runpy, sys; sys.modules['pyarrow'] = None; "
 #: Let the runs cache bytecode (under the scratch directory); --no-bytecode keeps the
 #: environment's PYTHONDONTWRITEBYTECODE, and so compiles every module from source each run.
 BYTECODE = True
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (or platform.processor())."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -152,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     WITHOUT_PYARROW = args.without_pyarrow
 
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs "
           f"({len(os.sched_getaffinity(0))} usable), Python {platform.python_version()}, "
-          f"load average {load()}")
+          f"load average {load_average()}")
     if WITHOUT_PYARROW:
         print("pyarrow: hidden from the command (no report.parquet)")
     dont = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
@@ -189,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
     header = (f"{'measure':<11} {'tree':<9} {'wall min':>8} {'median':>7} {'cpu min':>8} "
               f"{'runs':>5}  target (wall)")
     print(header)

@@ -45,6 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchinfo import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 OPTIONS = {
@@ -135,17 +137,6 @@ def worker(args: argparse.Namespace) -> dict:
     return out
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def measure(args: argparse.Namespace, options: list[str], runs: dict[str, list[dict]]) -> None:
     """args.rounds fresh worker processes per option, round-robin, results into runs."""
     for _ in range(args.rounds):
@@ -188,7 +179,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                           "--numba-threads", str(args.numba_threads),
                           "--background", str(args.background)])
     print(f"command: {command}")
-    print(f"machine: {platform.platform()}, {cpu_name()}, {os.cpu_count()} cores, "
+    print(f"machine: {platform.platform()}, {cpu_model()}, {os.cpu_count()} cores, "
           f"load average before {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if skipped:
         print(f"skipped (not installed): {', '.join(skipped)}")
