@@ -33,6 +33,9 @@ from ..datapaths.fp16.timing import closed_form_terms
 from ..numerics.fp16 import f16_bits_to_float64, mul_bits
 from .fp16_multiplier import Fp16Multiplier
 
+#: (exponent bits, fraction bits) of the MAC's accumulator formats (fp16.accumulator).
+ACCUMULATOR_FIELDS = {"fp16": (5, 10), "fp32": (8, 23)}
+
 #: Share of each operand category in :func:`operand_pairs` (normalised to n pairs).
 CATEGORY_SHARES = {
     "random_bits": 0.20,      # any 16-bit patterns (about 3% NaN / inf operands)
@@ -515,12 +518,9 @@ def check_mac(k: int, m: int, n: int, depth: int, accumulator: str = "fp32", *,
         raise RuntimeError(f"MAC returned {len(got)} of {len(flat)} elements")
     bad = np.nonzero(got != flat)[0]
     mism = [(int(b // n), int(b % n), int(got[b]), int(flat[b])) for b in bad[:20]]
-    if accumulator == "fp16":
-        e, f = (flat >> 10) & 0x1F, flat & 0x3FF
-        ebits = 31
-    else:
-        e, f = (flat >> 23) & 0xFF, flat & 0x7FFFFF
-        ebits = 255
+    exp_bits, frac_bits = ACCUMULATOR_FIELDS[accumulator]
+    e, f = (flat >> frac_bits) & ((1 << exp_bits) - 1), flat & ((1 << frac_bits) - 1)
+    ebits = (1 << exp_bits) - 1
     special = {"inf": int(np.sum((e == ebits) & (f == 0))), "nan": int(np.sum((e == ebits)
                                                                            & (f != 0))),
                "zero": int(np.sum((e == 0) & (f == 0))),

@@ -36,6 +36,7 @@ Binary16 recap (unit-free bit patterns): sign s, biased exponent e (5 bits, bias
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
@@ -104,7 +105,7 @@ def _count_leading_zeros(x):
     return hi_zero & lo_zero, Cat(Mux(hi_zero, lo_count, hi_count), hi_zero)
 
 
-class _Stage(Elaboratable):
+class _Stage(Elaboratable, metaclass=ABCMeta):
     """A combinational stage followed by ``ranks`` pipeline registers (its ``out``)."""
 
     layout: data.StructLayout | None = None
@@ -113,8 +114,9 @@ class _Stage(Elaboratable):
         self.ranks = ranks
         self.out = Signal(self.layout) if self.layout is not None else Signal(16)
 
-    def logic(self, m: Module):  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def logic(self, m: Module):
+        """Add the stage's combinational logic to ``m``; returns its result value."""
 
     def elaborate(self, platform):
         m = Module()
