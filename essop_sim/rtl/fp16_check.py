@@ -21,17 +21,16 @@ Entry points: :func:`operand_pairs`, :func:`simulate_multiplier`, :func:`check_m
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from ..config import config_from_mapping
 from ..datapaths.fp16.pipeline import Fp16Multipliers
 from ..datapaths.fp16.timing import closed_form_terms
 from ..numerics.fp16 import f16_bits_to_float64, mul_bits
 from .fp16_multiplier import Fp16Multiplier
+from .simulate import run_testbench
 
 #: (exponent bits, fraction bits) of the MAC's accumulator formats (fp16.accumulator).
 ACCUMULATOR_FIELDS = {"fp16": (5, 10), "fp32": (8, 23)}
@@ -277,12 +276,7 @@ def simulate_multiplier(a: np.ndarray, b: np.ndarray, depth: int, *,
                 out.append(cycle)
                 prods.append(ctx.get(dut.p))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    t0 = time.perf_counter()
-    sim.run()
-    seconds = time.perf_counter() - t0
+    seconds = run_testbench(dut, bench)
     if len(out) != n:
         raise RuntimeError(f"RTL returned {len(out)} of {n} products")
     return RtlRun(depth, np.array(prods, np.uint16), np.array(issue, np.int64),
@@ -506,12 +500,7 @@ def check_mac(k: int, m: int, n: int, depth: int, accumulator: str = "fp32", *,
                 results.append(ctx.get(dut.acc))
                 done_at.append(c + 1)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    t0 = time.perf_counter()
-    sim.run()
-    seconds = time.perf_counter() - t0
+    seconds = run_testbench(dut, bench)
     flat = want.reshape(-1).astype(np.uint64)
     got = np.array(results, np.uint64)
     if len(got) != len(flat):
