@@ -109,6 +109,32 @@ def test_plan_groups_runs_of_equal_shift():
     assert order.size == 0 and list(gstart) == [0] and gshift.size == 0 and not rest.any()
 
 
+def _plan_by_argsort(lsh, rsh, active, slots):
+    """The plan's definition in numpy: a stable argsort by lsh, then groups of up to `slots`
+    within each run of equal lsh."""
+    idx = np.flatnonzero(active & (rsh == 0))
+    order = idx[np.argsort(lsh[idx], kind="stable")]
+    gstart, gshift = [], []
+    for p, k in enumerate(order):
+        if p == 0 or lsh[k] != gshift[-1] or p - gstart[-1] == slots:
+            gstart.append(p)
+            gshift.append(lsh[k])
+    return order, gstart + [order.size], gshift, active & (rsh > 0)
+
+
+def test_plan_equals_a_stable_argsort_on_random_chunks():
+    rg = np.random.default_rng(11)
+    for _ in range(500):
+        K = int(rg.integers(0, 50))
+        slots = int(rg.integers(1, 65))
+        lsh = rg.integers(0, int(rg.integers(1, 12)), K).astype(np.int64)
+        rsh = np.where(rg.random(K) < 0.2, rg.integers(1, 5, K), 0).astype(np.int64)
+        active = rg.random(K) < 0.8
+        got = and_counter.packed_plan(lsh, rsh, active, slots)
+        for a, b in zip(got, _plan_by_argsort(lsh, rsh, active, slots), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("bl", (3, 32))
 def test_pack_layout(bl):
     rg = np.random.default_rng(bl)

@@ -256,18 +256,50 @@ def packed_plan(lsh: np.ndarray, rsh: np.ndarray, active: np.ndarray,
     gshift[g] (int64 [G], bits) of all its k. rest (bool [K]) marks the active k with a right
     shift: their floor (c << F) >> s_k is not linear in the count c, so they are not packed.
     """
-    lin = active & (rsh == 0)
-    idx = np.flatnonzero(lin)
-    order = idx[np.argsort(lsh[idx], kind="stable")].astype(np.int64)
-    sh = lsh[order]
-    pos = np.arange(order.size, dtype=np.int64)
-    run_first = np.ones(order.size, dtype=np.bool_)
-    run_first[1:] = sh[1:] != sh[:-1]
-    # position of the first entry of each entry's run; a group starts every `slots` entries
-    run0 = np.maximum.accumulate(np.where(run_first, pos, 0))
-    starts = np.flatnonzero((pos - run0) % slots == 0)
-    gstart = np.append(starts, order.size).astype(np.int64)
-    return order, gstart, sh[starts].astype(np.int64), active & (rsh > 0)
+    return _packed_plan(np.ascontiguousarray(lsh, dtype=np.int64),
+                        np.ascontiguousarray(rsh, dtype=np.int64),
+                        np.ascontiguousarray(active, dtype=np.bool_), int(slots))
+
+
+@nb.njit(cache=True)
+def _packed_plan(lsh, rsh, active, slots):  # pragma: no cover - numba
+    """:func:`packed_plan` in one pass of a counting sort (lsh is a small non-negative int)."""
+    K = lsh.shape[0]
+    rest = np.zeros(K, dtype=np.bool_)
+    top = 0
+    n = 0
+    for k in range(K):
+        if active[k]:
+            if rsh[k] > 0:
+                rest[k] = True
+            else:
+                n += 1
+                top = max(top, lsh[k])
+    first = np.zeros(top + 2, dtype=np.int64)  # first[v]: where shift v's k start in order
+    for k in range(K):
+        if active[k] and rsh[k] == 0:
+            first[lsh[k] + 1] += 1
+    for v in range(top + 1):
+        first[v + 1] += first[v]
+    order = np.empty(n, dtype=np.int64)
+    for k in range(K):  # in increasing k: stable
+        if active[k] and rsh[k] == 0:
+            order[first[lsh[k]]] = k
+            first[lsh[k]] += 1
+    gstart = np.empty(n + 1, dtype=np.int64)
+    gshift = np.empty(n, dtype=np.int64)
+    G = 0
+    size = 0
+    for p in range(n):
+        sh = lsh[order[p]]
+        if p == 0 or sh != gshift[G - 1] or size == slots:
+            gstart[G] = p
+            gshift[G] = sh
+            G += 1
+            size = 0
+        size += 1
+    gstart[G] = n
+    return order, gstart[:G + 1].copy(), gshift[:G].copy(), rest
 
 
 @nb.njit(cache=True, inline="always")
