@@ -98,10 +98,9 @@ def check_command(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     """One configuration's tile ``--tile`` on the first record of the trace (its first
     ``--max-k`` outer products)."""
-    from ..config import load_config
     from ..simulate import resolve_trace
 
-    config = load_config(args.config, args.set)
+    config = _config_of(args)
     record = resolve_trace(args.trace)[0]
     res = check_record(config, record, tile=args.tile, max_k=args.max_k)
     e = config.essop
