@@ -217,6 +217,7 @@ def run_bl(config, layers, repeat: int) -> dict:
         ex, _ = shift_scaler.exponents(shift_scaler.row_max_abs(x, "x", 4096), "vector")
         ed, _ = shift_scaler.exponents(shift_scaler.row_max_abs(d, "delta", 4096), "vector")
         active = np.ones(K, np.bool_)
+        mixed = np.ones(K, np.int8)  # every k through the per-element sign loop
         s = (ex + ed).max() - (ex + ed)
         F = c.accumulator_fraction_bits
         lsh = np.maximum(F - s, 0).astype(np.int64)
@@ -251,7 +252,7 @@ def run_bl(config, layers, repeat: int) -> dict:
             inc = np.zeros(m, np.int64)
             t0 = time.perf_counter()
             for X, Xs, D, Ds, k0, k1, *_ in chunks:
-                and_counter.accumulate_fast(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1],
+                and_counter.accumulate_fast(X, Xs, mixed[k0:k1], D, Ds, lsh[k0:k1], rsh[k0:k1],
                                             active[k0:k1], acc, inc, kblock, groups)
             res["acc"] = time.perf_counter() - t0
             roof = np.zeros((m, n), np.int64)

@@ -77,7 +77,8 @@ def test_packed_equals_reference_and_accumulate_fast(case, bl):
     kblock, groups = and_counter.kernel_layout(n, m, 1)
     old = start.copy()
     inc_old = np.full(m, 5, dtype=np.int64)
-    and_counter.accumulate_fast(X, Xs, D, Ds, lsh, rsh, active, old, inc_old, kblock, groups)
+    and_counter.accumulate_fast(X, Xs, and_counter.uniform_signs(Xs), D, Ds, lsh, rsh, active,
+                                old, inc_old, kblock, groups)
     np.testing.assert_array_equal(old - start, want)
     np.testing.assert_array_equal(inc_old - 5, ones)
     threads = numba.get_num_threads()

@@ -47,102 +47,169 @@ def _row_range(g, groups, m):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _row_update(row, xk, d, sk, sd, ls, rs, n):  # pragma: no cover - numba
-    """row[i] += sign * ((popcount(xk[i] & d) << ls) >> rs); returns the sum of the counts.
-
-    The delta sign sd and the shift direction are uniform over the row, so they select one of
-    four loops (one shift, and + or -) instead of costing work per element."""
-    tot = 0
-    if sd == 0:
-        if rs == 0:
-            for i in range(n):
-                c = popcount64(xk[i] & d)
-                tot += c
-                v = c << ls
-                sg = np.int64(sk[i])
-                row[i] += (v ^ sg) - sg
-        else:
-            for i in range(n):
-                c = popcount64(xk[i] & d)
-                tot += c
-                v = c >> rs
-                sg = np.int64(sk[i])
-                row[i] += (v ^ sg) - sg
+def _pair_words(r0, r1, xk, d0, d1, g0, g1, ls, rs, n):  # pragma: no cover - numba
+    """Rows j and j + 1 of one single-word outer product whose x signs are uniform:
+    r[i] += sign * ((popcount(xk[i] & d) << ls) >> rs), sign given as the mask g (0: +,
+    -1: -) of each row, applied branch-free as (v ^ g) - g. Each x word is loaded once for
+    both rows. Returns the two rows' AND ones."""
+    t0 = 0
+    t1 = 0
+    if rs == 0:
+        for i in range(n):
+            x = xk[i]
+            c0 = popcount64(x & d0)
+            c1 = popcount64(x & d1)
+            t0 += c0
+            t1 += c1
+            r0[i] += ((c0 << ls) ^ g0) - g0
+            r1[i] += ((c1 << ls) ^ g1) - g1
     else:
-        if rs == 0:
-            for i in range(n):
-                c = popcount64(xk[i] & d)
-                tot += c
-                v = c << ls
-                sg = np.int64(sk[i])
-                row[i] -= (v ^ sg) - sg
-        else:
-            for i in range(n):
-                c = popcount64(xk[i] & d)
-                tot += c
-                v = c >> rs
-                sg = np.int64(sk[i])
-                row[i] -= (v ^ sg) - sg
-    return tot
+        for i in range(n):
+            x = xk[i]
+            c0 = popcount64(x & d0)
+            c1 = popcount64(x & d1)
+            t0 += c0
+            t1 += c1
+            r0[i] += ((c0 >> rs) ^ g0) - g0
+            r1[i] += ((c1 >> rs) ^ g1) - g1
+    return t0, t1
 
 
 @nb.njit(cache=True, inline="always")
-def _row_update_counts(row, cnt, sk, sd, ls, rs, n):  # pragma: no cover - numba
-    """As :func:`_row_update` for precomputed multi-word counts cnt[i]."""
-    tot = 0
+def _pair_words_signed(r0, r1, xk, sk, d0, d1, g0, g1, ls, rs, n):  # pragma: no cover - numba
+    """As :func:`_pair_words` with per-element x signs sk[i] (0 / -1): the sign of cell
+    (j, i) is sk[i] ^ g."""
+    t0 = 0
+    t1 = 0
     for i in range(n):
-        c = cnt[i]
-        tot += c
-        v = (c << ls) >> rs
-        sg = np.int64(sk[i]) ^ sd
-        row[i] += (v ^ sg) - sg
-    return tot
+        x = xk[i]
+        c0 = popcount64(x & d0)
+        c1 = popcount64(x & d1)
+        t0 += c0
+        t1 += c1
+        sg = np.int64(sk[i])
+        e0 = sg ^ g0
+        e1 = sg ^ g1
+        r0[i] += (((c0 << ls) >> rs) ^ e0) - e0
+        r1[i] += (((c1 << ls) >> rs) ^ e1) - e1
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
+def _pair_counts(r0, r1, c0s, c1s, sk, mixed, g0, g1, ls, rs, n):  # pragma: no cover - numba
+    """As :func:`_pair_words` / :func:`_pair_words_signed` (mixed) for multi-word counts
+    c0s[i], c1s[i] summed beforehand."""
+    t0 = 0
+    t1 = 0
+    if mixed:
+        for i in range(n):
+            c0 = c0s[i]
+            c1 = c1s[i]
+            t0 += c0
+            t1 += c1
+            sg = np.int64(sk[i])
+            e0 = sg ^ g0
+            e1 = sg ^ g1
+            r0[i] += (((c0 << ls) >> rs) ^ e0) - e0
+            r1[i] += (((c1 << ls) >> rs) ^ e1) - e1
+    else:
+        for i in range(n):
+            c0 = c0s[i]
+            c1 = c1s[i]
+            t0 += c0
+            t1 += c1
+            r0[i] += (((c0 << ls) >> rs) ^ g0) - g0
+            r1[i] += (((c1 << ls) >> rs) ^ g1) - g1
+    return t0, t1
+
+
+@nb.njit(cache=True)
+def uniform_signs(xs):  # pragma: no cover - numba
+    """Per outer product k: 0 if every x_k,i is positive, -1 if every one is negative, 1 if
+    the signs are mixed (xs int8 [K, n] sign masks; returns int8 [K]). A ReLU layer's inputs
+    are all positive, so its products take their sign from delta alone."""
+    K, n = xs.shape
+    out = np.zeros(K, dtype=np.int8)
+    for k in range(K):
+        if n:
+            lo = xs[k, 0]
+            hi = lo
+            for i in range(1, n):
+                lo = min(lo, xs[k, i])
+                hi = max(hi, xs[k, i])
+            out[k] = lo if lo == hi else np.int8(1)
+    return out
 
 
 @nb.njit(parallel=True, cache=True)
-def accumulate_fast(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock,
+def accumulate_fast(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, kblock,
                     groups):  # pragma: no cover - numba
     """Accumulate a chunk of outer products when no counter and no accumulator step can overflow.
 
-    X uint64 [K, W, n], xs int8 [K, n] sign masks (0 or -1), D uint64 [K, W, m], ds int8 [K, m],
-    lsh/rsh int64 [K], active bool [K]; acc int64 [m, n] is updated in place; inc int64 [m]
-    gets each row's AND ones (counter increments) added. Rows are split into ``groups``
-    contiguous ranges, one per thread (one parallel region per call); each thread walks the
-    chunk in blocks of ``kblock`` outer products (sized to stay in its L2 cache) and applies a
-    block to all its rows before the next.
+    X uint64 [K, W, n], xs int8 [K, n] sign masks (0 or -1), xu int8 [K] their
+    :func:`uniform_signs`, D uint64 [K, W, m], ds int8 [K, m], lsh/rsh int64 [K], active bool
+    [K]; acc int64 [m, n] is updated in place; inc int64 [m] gets each row's AND ones (counter
+    increments) added. Rows are split into ``groups`` contiguous ranges, one per thread (one
+    parallel region per call); each thread walks the chunk in blocks of ``kblock`` outer
+    products (sized to stay in its L2 cache) and applies a block to its rows two at a time
+    (each x word loaded once for both; an odd last row is paired with a scratch row). An outer
+    product whose x signs are uniform (xu[k] != 1) needs no per-element sign.
     """
     K, W, n = X.shape
     m = acc.shape[0]
     for g in nb.prange(groups):
         j0, j1 = _row_range(g, groups, m)
-        cnt = np.zeros(n, dtype=np.int64)
+        c0s = np.zeros(n, dtype=np.int64)
+        c1s = np.zeros(n, dtype=np.int64)
+        spare = np.zeros(n, dtype=np.int64)  # the odd last row's partner, discarded
         for b0 in range(0, K, kblock):
             b1 = min(K, b0 + kblock)
-            for j in range(j0, j1):
-                row = acc[j]
-                tot = 0
+            for j in range(j0, j1, 2):
+                pair = j + 1 < j1
+                r0 = acc[j]
+                r1 = acc[j + 1] if pair else spare
+                tot0 = 0
+                tot1 = 0
                 for k in range(b0, b1):
                     if not active[k]:
                         continue
-                    sd = np.int64(ds[k, j])
                     ls = lsh[k]
                     rs = rsh[k]
-                    sk = xs[k]
+                    u = np.int64(xu[k])
+                    mixed = u == 1
+                    g0 = np.int64(ds[k, j])
+                    g1 = np.int64(ds[k, j + 1]) if pair else np.int64(0)
+                    if not mixed:
+                        g0 ^= u
+                        g1 ^= u
+                    d0 = D[k, 0, j]
+                    d1 = D[k, 0, j + 1] if pair else np.uint64(0)
+                    xk = X[k, 0]
                     if W == 1:
-                        d = D[k, 0, j]
-                        tot += _row_update(row, X[k, 0], d, sk, sd, ls, rs, n)
+                        if mixed:
+                            t0, t1 = _pair_words_signed(r0, r1, xk, xs[k], d0, d1, g0, g1,
+                                                        ls, rs, n)
+                        else:
+                            t0, t1 = _pair_words(r0, r1, xk, d0, d1, g0, g1, ls, rs, n)
                     else:
-                        d = D[k, 0, j]
-                        xk = X[k, 0]
                         for i in range(n):
-                            cnt[i] = popcount64(xk[i] & d)
+                            x = xk[i]
+                            c0s[i] = popcount64(x & d0)
+                            c1s[i] = popcount64(x & d1)
                         for wd in range(1, W):
-                            d = D[k, wd, j]
+                            d0 = D[k, wd, j]
+                            d1 = D[k, wd, j + 1] if pair else np.uint64(0)
                             xk = X[k, wd]
                             for i in range(n):
-                                cnt[i] += popcount64(xk[i] & d)
-                        tot += _row_update_counts(row, cnt, sk, sd, ls, rs, n)
-                inc[j] += tot
+                                x = xk[i]
+                                c0s[i] += popcount64(x & d0)
+                                c1s[i] += popcount64(x & d1)
+                        t0, t1 = _pair_counts(r0, r1, c0s, c1s, xs[k], mixed, g0, g1, ls, rs, n)
+                    tot0 += t0
+                    tot1 += t1
+                inc[j] += tot0
+                if pair:
+                    inc[j + 1] += tot1
 
 
 @nb.njit(parallel=True, cache=True)
@@ -390,7 +457,7 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
     """
     plain = for_threads(accumulate_fast)  # its serial variant when numba runs on one thread
     if X.shape[1] != 1 or bl > PACK_MAX_BL:
-        plain(X, xs, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
+        plain(X, xs, uniform_signs(xs), D, ds, lsh, rsh, active, acc, inc, kblock, groups)
         return
     n, m = X.shape[2], D.shape[2]
     order, gstart, gshift, rest = packed_plan(lsh, rsh, active, 64 // bl)
@@ -404,7 +471,7 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
         for_threads(accumulate_packed)(Xp, NX, Dp, ND, gshift, acc, inc,
                                        max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
     if rest.any():
-        plain(X, xs, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
+        plain(X, xs, uniform_signs(xs), D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
 
 
 def kernel_layout(n: int, m: int, words: int,

@@ -18,6 +18,13 @@ A random number of width w (bits) is the low w bits of the state read after ever
 ``state_(t+1)*spn & (2^w - 1)``, where ``state_s`` is the state s shifts after the seed state.
 The leap of spn shifts is one GF(2)-linear map, applied with ceil(L / 8) byte lookup tables.
 
+The orbit. When L <= ORBIT_MAX_BITS and the leap visits every nonzero state before it returns
+(maximal-length taps and spn coprime to 2^L - 1), the whole period is one table: orbit[p] is
+the state p leaps after state 1, and index[state] is its position p. A bank at state s then
+reads its next numbers from orbit[index[s] + 1 ...] (wrapping at 2^L - 1): a copy instead of a
+chain of dependent table lookups, and the same numbers (tests hold the two equal). Otherwise the
+leap tables generate the numbers.
+
 Banks and seeds. A bank id names every bank: ``2 * index`` for the x side, ``2 * index + 1``
 for the delta side, where index is the element index under sharing 'element' and 0 under
 sharing 'vector' (so the vector banks are the element banks of element 0). The bank's seed value
@@ -38,6 +45,8 @@ import numpy as np
 from ..errors import ConfigError
 
 MASK64 = (1 << 64) - 1
+#: Widest LFSR (bits) whose whole period is tabulated (orbit and index: 8 bytes per state).
+ORBIT_MAX_BITS = 20
 #: Below this many numbers per call the LFSR fill runs on the calling thread only.
 SERIAL_NUMBERS = 1 << 18
 SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
@@ -256,6 +265,65 @@ def _lfsr_fill(states, tables, seg_tables, seg, wmask, out):  # pragma: no cover
             _fill_task(task, units, nbank, seg, starts, tables, nbytes, wmask, out)
 
 
+@functools.lru_cache(maxsize=8)
+def orbit_table(mask: int, lfsr_bits: int, steps: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(orbit, index) of the leap of ``steps`` shifts, or None when it is not tabulated.
+
+    orbit uint32 [2^L - 1]: orbit[p] is the state p leaps after state 1; index int64 [2^L]:
+    index[orbit[p]] = p (index[0] is unused). None when L > ORBIT_MAX_BITS or when the leap
+    returns to state 1 before visiting every nonzero state (taps that are not maximal-length,
+    or steps sharing a factor with 2^L - 1). Memoised, read-only; built by the leap kernel
+    itself (2^L - 1 leaps: about 0.1 ms at L = 16).
+    """
+    L = int(lfsr_bits)
+    if L > ORBIT_MAX_BITS:
+        return None
+    period = (1 << L) - 1
+    tables = _cached_jump_tables(mask, L, steps)
+    after = np.empty((period, 1), dtype=np.uint32)
+    _lfsr_fill(np.ones(1, dtype=np.uint64), tables, tables, 1, np.uint64(period), after)
+    orbit = np.empty(period, dtype=np.uint32)
+    orbit[0] = 1
+    orbit[1:] = after[:-1, 0]
+    index = np.full(period + 1, -1, dtype=np.int64)
+    index[orbit] = np.arange(period, dtype=np.int64)
+    if after[-1, 0] != 1 or (index[1:] < 0).any():  # a shorter cycle: not every state is on it
+        return None
+    orbit.setflags(write=False)
+    index.setflags(write=False)
+    return orbit, index
+
+
+@nb.njit(cache=True)
+def _orbit_fill(states, orbit, index, wmask, out):  # pragma: no cover - numba
+    """As :func:`_lfsr_fill`, read from the tabulated orbit: ``out[t, b]`` = low bits of
+    orbit[index[states[b]] + 1 + t] (positions mod the period); advances states. out must be
+    C-contiguous."""
+    count, nbank = out.shape
+    period = orbit.shape[0]
+    flat = out.reshape(count * nbank)
+    for b in range(nbank):
+        p = index[states[b]]
+        t = 0
+        while t < count:
+            p += 1
+            if p == period:
+                p = 0
+            run = min(count - t, period - p)  # up to the end of the table: no wrap inside
+            src = orbit[p:p + run]
+            if nbank == 1:  # contiguous: the copy vectorises
+                dst = flat[t:t + run]
+                for r in range(run):
+                    dst[r] = src[r] & wmask
+            else:
+                for r in range(run):
+                    flat[(t + r) * nbank + b] = src[r] & wmask
+            t += run
+            p += run - 1
+        if count:
+            states[b] = orbit[p]
+
+
 class RngBanks:
     """The random-number banks of one operand side ('x' or 'delta').
 
@@ -293,6 +361,7 @@ class RngBanks:
             self.seg_tables = _cached_jump_tables(self.mask, L, self.steps * self.segment)
             self.seed_states = np.array([lfsr_seed_state(self.seed, b, L) for b in self.ids],
                                         dtype=np.uint64)
+            self.orbit = orbit_table(self.mask, L, self.steps)
             self.states = self.seed_states.copy()
         elif kind == "ideal":
             self.gens = [np.random.PCG64(np.random.SeedSequence([self.seed, b]))
@@ -308,7 +377,9 @@ class RngBanks:
         """
         count = int(count)
         out = np.empty((count, self.nbanks), dtype=np.uint32) if out is None else out[:count]
-        if self.kind == "lfsr":
+        if self.kind == "lfsr" and self.orbit is not None:
+            _orbit_fill(self.states, *self.orbit, np.uint64((1 << self.width) - 1), out)
+        elif self.kind == "lfsr":
             seg = self.segment if count % self.segment == 0 else 1
             tabs = self.seg_tables if seg == self.segment else self.tables
             # The parallel kernel even for small fills: it runs them on the calling thread itself

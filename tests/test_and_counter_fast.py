@@ -1,0 +1,85 @@
+"""accumulate_fast (the fast-path accumulation for any BL: rows two at a time, and no
+per-element sign for outer products whose x signs are uniform) against a plain numpy model, bit
+for bit (acc and every row's AND ones): random shapes with odd and even row counts, 1-4 words
+per stream, outer products whose x signs are all positive, all negative or mixed, left and right
+shifts, inactive outer products, every row grouping, one and two numba threads."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from essop_sim.numerics import and_counter
+
+
+def popcounts(t):
+    """popcount of every uint64 of t (any shape), as int64."""
+    return np.unpackbits(t[..., None].view(np.uint8), axis=-1).sum(axis=-1).astype(np.int64)
+
+
+def reference(X, Xs, D, Ds, lsh, rsh, active):
+    """acc[j, i] = sum over active k of sign * ((c << lsh) >> rsh), c = sum over words of
+    popcount(X[k, w, i] & D[k, w, j]), sign negative iff Xs[k, i] != Ds[k, j]; ones[j] = sum
+    of c."""
+    K, W, n = X.shape
+    m = D.shape[2]
+    acc = np.zeros((m, n), dtype=np.int64)
+    ones = np.zeros(m, dtype=np.int64)
+    for k in range(K):
+        if not active[k]:
+            continue
+        c = sum(popcounts(X[k, w][None, :] & D[k, w][:, None]) for w in range(W))
+        ones += c.sum(axis=1)
+        v = (c << lsh[k]) >> rsh[k]
+        acc += np.where(Xs[k][None, :] != Ds[k][:, None], -v, v)
+    return acc, ones
+
+
+def random_chunk(rg, K, n, m, W):
+    X = rg.integers(0, 2**63, (K, W, n), dtype=np.uint64) & rg.integers(0, 2**63, (K, W, n),
+                                                                        dtype=np.uint64)
+    D = rg.integers(0, 2**63, (K, W, m), dtype=np.uint64)
+    kind = rg.integers(0, 3, K)  # x signs of outer product k: all +, all -, mixed
+    Xs = np.where(kind[:, None] == 0, 0, -1).astype(np.int8) * np.ones((K, n), np.int8)
+    mixed = kind == 2
+    Xs[mixed] = -rg.integers(0, 2, (int(mixed.sum()), n)).astype(np.int8)
+    Ds = -rg.integers(0, 2, (K, m)).astype(np.int8)
+    lsh = rg.integers(0, 12, K).astype(np.int64)
+    rsh = np.where(rg.random(K) < 0.3, rg.integers(1, 64, K), 0).astype(np.int64)
+    lsh[rsh > 0] = 0
+    return X, Xs, D, Ds, lsh, rsh, rg.random(K) >= 0.1
+
+
+def test_uniform_signs():
+    xs = np.array([[0, 0, 0], [-1, -1, -1], [0, -1, 0], [-1, 0, 0]], dtype=np.int8)
+    np.testing.assert_array_equal(and_counter.uniform_signs(xs), [0, -1, 1, 1])
+    assert and_counter.uniform_signs(np.zeros((3, 0), np.int8)).tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_accumulate_fast_equals_reference(case):
+    rg = np.random.default_rng(500 + case)
+    K = int(rg.integers(1, 60))
+    n = int(rg.integers(1, 40))
+    m = int(rg.integers(1, 12))
+    W = int(rg.integers(1, 5))
+    X, Xs, D, Ds, lsh, rsh, active = random_chunk(rg, K, n, m, W)
+    want, ones = reference(X, Xs, D, Ds, lsh, rsh, active)
+    xu = and_counter.uniform_signs(Xs)
+    assert set(xu.tolist()) <= {0, -1, 1}
+    start = rg.integers(-1000, 1000, (m, n))  # the kernel adds to what is there
+    threads = numba.get_num_threads()
+    try:
+        for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(t)
+            for groups in sorted({1, min(t, m), m}):
+                kblock = int(rg.integers(1, K + 2))
+                acc = start.copy()
+                inc = np.full(m, 5, dtype=np.int64)
+                and_counter.accumulate_fast(X, Xs, xu, D, Ds, lsh, rsh, active, acc, inc,
+                                            kblock, groups)
+                np.testing.assert_array_equal(acc - start, want)
+                np.testing.assert_array_equal(inc - 5, ones)
+    finally:
+        numba.set_num_threads(threads)
