@@ -83,3 +83,20 @@ def test_accumulate_fast_equals_reference(case):
                 np.testing.assert_array_equal(inc - 5, ones)
     finally:
         numba.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("exponent", [-1080, -1074, -1060, -1022, -40, 0, 3, 990, 1023, 1030])
+@pytest.mark.parametrize("bl", [1, 3, 64, 63, 130])
+def test_readout_equals_numpy_float64_steps(exponent, bl):
+    """dw = ldexp(float64(acc), e) / bl and update = -eta * dw, as numpy computes them, bit for
+    bit (also where they are subnormal, overflow or underflow; acc beyond 2^53 rounds)."""
+    rg = np.random.default_rng(abs(exponent) + bl)
+    acc = rg.integers(-(2**62), 2**62, (7, 9)) >> rg.integers(0, 62, (7, 9))
+    acc[0, :3] = [0, 1, -1]
+    eta = float(rg.random())
+    dw, update = and_counter.readout(acc, exponent, bl, eta)
+    with np.errstate(over="ignore", under="ignore"):
+        want = np.ldexp(acc.astype(np.float64), exponent) / bl
+        want_update = -eta * want
+    np.testing.assert_array_equal(dw.view(np.int64), want.view(np.int64))
+    np.testing.assert_array_equal(update.view(np.int64), want_update.view(np.int64))

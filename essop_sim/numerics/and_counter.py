@@ -20,12 +20,14 @@ cell, so results do not depend on the thread count or the grouping. Sign applica
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from .threads import for_threads
+from .threads import for_threads, threads_in_effect
 
 
 @intrinsic
@@ -479,7 +481,7 @@ def kernel_layout(n: int, m: int, words: int,
     """(kblock, groups) for the accumulation kernels: k-block whose packed x streams and signs
     fit ``cache_bytes`` (per-core L2), and one row group per numba thread (at most m)."""
     kblock = max(1, cache_bytes // (n * (8 * words + 1)))
-    return int(kblock), int(max(1, min(nb.get_num_threads(), m)))
+    return int(kblock), int(max(1, min(threads_in_effect(), m)))
 
 
 @nb.njit(cache=True)
@@ -491,3 +493,27 @@ def max_abs_int(a):  # pragma: no cover - numba
         if av > mx:
             mx = av
     return mx
+
+
+@nb.njit(cache=True)
+def _readout(acc, scale, bl, neg_eta, dw, update):  # pragma: no cover - numba
+    for j in range(acc.shape[0]):
+        for i in range(acc.shape[1]):
+            v = np.float64(acc[j, i]) * scale / bl
+            dw[j, i] = v
+            update[j, i] = neg_eta * v
+
+
+def readout(acc: np.ndarray, exponent: int, bl: int, eta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(dw, update) float64 [m, n] of the accumulators acc (int64 [m, n]): dw = float64(acc) *
+    2^exponent / bl, each step rounded as float64 arithmetic rounds it (the power of two scales
+    exactly unless the result is subnormal; it over- and underflows like float64), and update =
+    -eta * dw. One pass when 2^exponent is a normal double, else numpy's ldexp."""
+    if -1022 <= exponent <= 1023:
+        dw = np.empty(acc.shape, dtype=np.float64)
+        update = np.empty(acc.shape, dtype=np.float64)
+        _readout(acc, math.ldexp(1.0, exponent), float(bl), -float(eta), dw, update)
+        return dw, update
+    with np.errstate(over="ignore", under="ignore"):
+        dw = np.ldexp(acc.astype(np.float64), exponent) / bl
+        return dw, -eta * dw

@@ -23,7 +23,7 @@ def _one_row_bits(row, absmask):  # pragma: no cover - numba
     """max over i of (row[i] & absmask): the bit pattern of max |v| for IEEE floats viewed as
     integers (non-negative floats order like their bit patterns; NaN and Inf patterns exceed
     every finite one). An integer max reduction vectorises, unlike a float max."""
-    mx = row[0] & absmask
+    mx = row.dtype.type(0)  # |v| patterns are non-negative; an empty row has max 0
     for i in range(row.shape[0]):
         b = row[i] & absmask
         mx = b if b > mx else mx
@@ -137,6 +137,22 @@ def scale_plan(x: np.ndarray, delta: np.ndarray, granularity: str, fraction_bits
     accumulator of ``fraction_bits`` fraction bits: (c << lsh[k]) >> rsh[k]
     (docs/numerics-essop.md).
     """
+    small = (x.shape[0] <= rows and x.size + delta.size < ROW_MAX_SERIAL
+             and x.dtype in _BITS and delta.dtype in _BITS
+             and x.flags.c_contiguous and delta.flags.c_contiguous)
+    if small:  # one kernel call instead of a dozen numpy ones (a small update's fixed cost)
+        K = x.shape[0]
+        ex, ed = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+        active = np.empty(K, dtype=np.bool_)
+        lsh, rsh = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+        xi, xmask, xinf = _BITS[x.dtype]
+        di, dmask, dinf = _BITS[delta.dtype]
+        E = _small_plan(x.view(xi), xmask, xinf, x.dtype.type(0), delta.view(di), dmask, dinf,
+                        delta.dtype.type(0), granularity == "batch", fraction_bits, ex, ed,
+                        active, lsh, rsh)
+        if E is not None:
+            return ex, ed, active, E, lsh, rsh
+        # a NaN or Inf: the general path below names it
     ex, nzx = exponents(row_max_abs(x, "x", rows), granularity)
     ed, nzd = exponents(row_max_abs(delta, "delta", rows), granularity)
     active = nzx & nzd
@@ -144,3 +160,56 @@ def scale_plan(x: np.ndarray, delta: np.ndarray, granularity: str, fraction_bits
     lsh = np.maximum(fraction_bits - s, 0).astype(np.int64)
     rsh = np.minimum(np.maximum(s - fraction_bits, 0), 63).astype(np.int64)
     return ex, ed, active, E, lsh, rsh
+
+
+@nb.njit(cache=True, inline="always")
+def _side_exponents(bits, absmask, inf_bits, zero, batch, e, nonzero):  # pragma: no cover
+    """e[k] and nonzero[k] of one operand as :func:`exponents` gives them from
+    :func:`row_max_abs`; False if a row holds a NaN or Inf."""
+    K = bits.shape[0]
+    one = np.empty(1, dtype=bits.dtype)
+    big = bits.dtype.type(0)
+    for k in range(K):
+        mb = _one_row_bits(bits[k], absmask)
+        if mb >= inf_bits:
+            return False
+        nonzero[k] = mb != 0
+        big = max(big, mb)
+        if not batch:
+            one[0] = mb
+            e[k] = exponent_of(np.float64(one.view(type(zero))[0]))
+    if batch:
+        one[0] = big
+        eb = exponent_of(np.float64(one.view(type(zero))[0]))
+        for k in range(K):
+            e[k] = eb
+    return True
+
+
+@nb.njit(cache=True)
+def _small_plan(xb, xmask, xinf, xzero, db, dmask, dinf, dzero, batch, F, ex, ed, active, lsh,
+                rsh):  # pragma: no cover - numba
+    """:func:`scale_plan` of operands read in one piece, in one call: fills ex, ed, active, lsh
+    and rsh and returns E, or None if an operand holds a NaN or Inf (nothing else is then
+    meaningful). xb, db: the operands' bit patterns (float32 as int32, float64 as int64), with
+    their |v| masks, infinity patterns and a zero of the float type."""
+    nzx = np.empty(ex.shape[0], dtype=np.bool_)
+    if not _side_exponents(xb, xmask, xinf, xzero, batch, ex, nzx):
+        return None
+    if not _side_exponents(db, dmask, dinf, dzero, batch, ed, active):
+        return None
+    K = ex.shape[0]
+    E = 0
+    first = True
+    for k in range(K):
+        active[k] = active[k] and nzx[k]
+        if active[k]:
+            t = ex[k] + ed[k]
+            if first or t > E:
+                E = t
+                first = False
+    for k in range(K):
+        sk = E - (ex[k] + ed[k]) if active[k] else 0
+        lsh[k] = max(F - sk, 0)
+        rsh[k] = min(max(sk - F, 0), 63)
+    return E

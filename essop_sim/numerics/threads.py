@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -42,6 +43,8 @@ from typing import Any
 SERIAL_SUFFIX = "__serial"
 
 _serial_variants: dict[int, Any] = {}
+#: The count :func:`limited` set on this thread (numba's count is per calling thread).
+_in_effect = threading.local()
 
 
 def cores_available() -> int:
@@ -122,11 +125,26 @@ def limited(threads: int) -> Iterator[int]:
     threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
     if threads != before:
         numba.set_num_threads(threads)
+    outer = getattr(_in_effect, "count", None)
+    _in_effect.count = threads
     try:
         yield threads
     finally:
+        _in_effect.count = outer
         if threads != before:
             numba.set_num_threads(before)
+
+
+def threads_in_effect() -> int:
+    """numba's thread count for this calling thread: inside :func:`limited`, the count it set
+    (read without numba's lock, which costs about a microsecond per call); else
+    ``numba.get_num_threads()``."""
+    count = getattr(_in_effect, "count", None)
+    if count is not None:
+        return count
+    import numba
+
+    return numba.get_num_threads()
 
 
 def serial_variant(kernel: Any) -> Any:
@@ -162,6 +180,4 @@ def for_threads(kernel: Any, work: float = 0, serial_below: float = 0) -> Any:
     compile."""
     if work < serial_below:
         return serial_variant(kernel)
-    import numba
-
-    return serial_variant(kernel) if numba.get_num_threads() == 1 else kernel
+    return serial_variant(kernel) if threads_in_effect() == 1 else kernel

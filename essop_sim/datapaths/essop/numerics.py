@@ -21,7 +21,7 @@ from ...numerics import and_counter, comparator, shift_scaler
 from ...numerics.lfsr import RngBanks
 from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
-from ...numerics.threads import choose_threads, for_threads, limited
+from ...numerics.threads import choose_threads, for_threads, limited, threads_in_effect
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products.
 CHUNK_BYTES = 16 << 20
@@ -168,7 +168,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     asat = np.zeros(m, dtype=np.int64)
     t_streams = t_acc = 0.0
     kblock, groups = and_counter.kernel_layout(n, m, words)
-    threads = numba.get_num_threads()
+    threads = threads_in_effect()
     # the serial variants on one thread (numerics.threads)
     streams_both = for_threads(comparator.streams_both)
     accumulate_checked = for_threads(and_counter.accumulate_checked)
@@ -211,8 +211,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         act = active[k0:k1]
         # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
         fast = counter_safe and (
-            float(and_counter.max_abs_int(acc)) + float(vmax[k0:k1].sum()) * (1.0 + 1e-9)
-            <= acc_room)
+            (float(and_counter.max_abs_int(acc)) if k0 else 0.0)  # acc is zero before chunk 0
+            + float(vmax[k0:k1].sum()) * (1.0 + 1e-9) <= acc_room)
         if fast:
             and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
                                             inc, bl, kblock, groups)
@@ -235,8 +235,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     eta = effective_learning_rate(c.scaling.learning_rate, c.scaling.learning_rate_mode)
     with np.errstate(over="ignore", under="ignore"):
         lsb = float(np.ldexp(1.0, E - F)) / bl
-        dw = np.ldexp(acc.astype(np.float64), E - F) / bl
-        update = -eta * dw
+    dw, update = and_counter.readout(acc, E - F, bl, eta)
     return OuterProductResult(
         datapath="essop",
         dw=dw,
