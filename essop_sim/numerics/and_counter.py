@@ -125,22 +125,14 @@ def _pair_counts(r0, r1, c0s, c1s, sk, mixed, g0, g1, ls, rs, n):  # pragma: no 
     return t0, t1
 
 
-@nb.njit(cache=True)
-def uniform_signs(xs):  # pragma: no cover - numba
+def uniform_signs(xs: np.ndarray) -> np.ndarray:
     """Per outer product k: 0 if every x_k,i is positive, -1 if every one is negative, 1 if
-    the signs are mixed (xs int8 [K, n] sign masks; returns int8 [K]). A ReLU layer's inputs
-    are all positive, so its products take their sign from delta alone."""
-    K, n = xs.shape
-    out = np.zeros(K, dtype=np.int8)
-    for k in range(K):
-        if n:
-            lo = xs[k, 0]
-            hi = lo
-            for i in range(1, n):
-                lo = min(lo, xs[k, i])
-                hi = max(hi, xs[k, i])
-            out[k] = lo if lo == hi else np.int8(1)
-    return out
+    the signs are mixed (xs int8 [K, n] sign masks; returns int8 [K]; 0 for n = 0). A ReLU
+    layer's inputs are all positive, so its products take their sign from delta alone."""
+    if xs.shape[1] == 0:
+        return np.zeros(xs.shape[0], dtype=np.int8)
+    lo, hi = xs.min(axis=1), xs.max(axis=1)
+    return np.where(lo == hi, lo, 1).astype(np.int8)
 
 
 @nb.njit(parallel=True, cache=True)

@@ -272,26 +272,35 @@ def orbit_table(mask: int, lfsr_bits: int, steps: int) -> tuple[np.ndarray, np.n
     orbit uint32 [2^L - 1]: orbit[p] is the state p leaps after state 1; index int64 [2^L]:
     index[orbit[p]] = p (index[0] is unused). None when L > ORBIT_MAX_BITS or when the leap
     returns to state 1 before visiting every nonzero state (taps that are not maximal-length,
-    or steps sharing a factor with 2^L - 1). Memoised, read-only; built by the leap kernel
-    itself (2^L - 1 leaps: about 0.1 ms at L = 16).
+    or steps sharing a factor with 2^L - 1). Memoised, read-only; built by 2^L - 1 leaps
+    (about 0.1 ms at L = 16).
     """
     L = int(lfsr_bits)
     if L > ORBIT_MAX_BITS:
         return None
     period = (1 << L) - 1
-    tables = _cached_jump_tables(mask, L, steps)
-    after = np.empty((period, 1), dtype=np.uint32)
-    _lfsr_fill(np.ones(1, dtype=np.uint64), tables, tables, 1, np.uint64(period), after)
     orbit = np.empty(period, dtype=np.uint32)
-    orbit[0] = 1
-    orbit[1:] = after[:-1, 0]
+    back = _orbit_walk(_cached_jump_tables(mask, L, steps), orbit)
     index = np.full(period + 1, -1, dtype=np.int64)
     index[orbit] = np.arange(period, dtype=np.int64)
-    if after[-1, 0] != 1 or (index[1:] < 0).any():  # a shorter cycle: not every state is on it
+    if back != 1 or (index[1:] < 0).any():  # a shorter cycle: not every state is on it
         return None
     orbit.setflags(write=False)
     index.setflags(write=False)
     return orbit, index
+
+
+@nb.njit(cache=True)
+def _orbit_walk(tables, orbit):  # pragma: no cover - numba
+    """orbit[p] = the state p leaps after state 1, for p < orbit.shape[0]; returns the state
+    after the last one (1 when the orbit closes there). A small serial kernel, so that a run
+    whose numbers come from the orbit never compiles the parallel :func:`_lfsr_fill`."""
+    nbytes = tables.shape[0]
+    s = np.uint64(1)
+    for p in range(orbit.shape[0]):
+        orbit[p] = np.uint32(s)
+        s = _leap(s, tables, nbytes)
+    return s
 
 
 @nb.njit(cache=True)
