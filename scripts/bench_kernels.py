@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     popcount_limit(np.zeros((5, 2), np.uint64), np.zeros((3, 2), np.uint64),
                    np.zeros((3, 5), np.int64))
     for bl in sorted({b for b in bls if b <= and_counter.PACK_MAX_BL})[:1]:
-        and_counter.accumulate_fast_any(Xt, np.zeros((2, 5), np.int8), Dt,
+        and_counter.accumulate_fast_any(Xt, np.zeros((2, 5), np.int8), np.zeros(2, np.int8), Dt,
                                         np.zeros((2, 3), np.int8), np.zeros(2, np.int64),
                                         np.zeros(2, np.int64), np.ones(2, np.bool_),
                                         np.zeros((3, 5), np.int64), np.zeros(3, np.int64),
@@ -234,16 +234,17 @@ def run_bl(config, layers, repeat: int) -> dict:
             X = np.empty((kc, words, n), np.uint64)
             D = np.empty((kc, words, m), np.uint64)
             Xs = np.empty((kc, n), np.int8)
+            Xu = np.empty(kc, np.int8)
             Ds = np.empty((kc, m), np.int8)
             Rx = bx.take(kc * bl, np.empty((kc * bl, 1), ndtype))
             Rd = bd.take(kc * bl, np.empty((kc * bl, 1), ndtype))
             with numba.parallel_chunksize(1):  # the schedule essop_outer_product uses
-                comparator.streams_both(x[k0:k1], ex[k0:k1], Rx, mode_x, X, Xs, d[k0:k1],
+                comparator.streams_both(x[k0:k1], ex[k0:k1], Rx, mode_x, X, Xs, Xu, d[k0:k1],
                                         ed[k0:k1], Rd, mode_d, D, Ds, bl, bl, w, 1)
             # The limit's layout (k contiguous), built untimed.
             LX = np.ascontiguousarray(X.transpose(2, 0, 1).reshape(n, kc * words))
             LD = np.ascontiguousarray(D.transpose(2, 0, 1).reshape(m, kc * words))
-            chunks.append((X, Xs, D, Ds, k0, k1, LX, LD))
+            chunks.append((X, Xs, Xu, D, Ds, k0, k1, LX, LD))
         best = {}
         out = np.zeros((m, n), np.int64)
         for _ in range(repeat + 1):  # interleaved; the first round also warms the caches
@@ -251,13 +252,13 @@ def run_bl(config, layers, repeat: int) -> dict:
             acc = np.zeros((m, n), np.int64)
             inc = np.zeros(m, np.int64)
             t0 = time.perf_counter()
-            for X, Xs, D, Ds, k0, k1, *_ in chunks:
+            for X, Xs, _, D, Ds, k0, k1, *_ in chunks:
                 and_counter.accumulate_fast(X, Xs, mixed[k0:k1], D, Ds, lsh[k0:k1], rsh[k0:k1],
                                             active[k0:k1], acc, inc, kblock, groups)
             res["acc"] = time.perf_counter() - t0
             roof = np.zeros((m, n), np.int64)
             t0 = time.perf_counter()
-            for X, _, D, *_ in chunks:
+            for X, _, _, D, *_ in chunks:
                 and_counter.popcount_roofline(X, D, roof, kblock, groups)
             res["roof"] = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -267,8 +268,8 @@ def run_bl(config, layers, repeat: int) -> dict:
             acc2 = np.zeros((m, n), np.int64)
             inc2 = np.zeros(m, np.int64)
             t0 = time.perf_counter()
-            for X, Xs, D, Ds, k0, k1, *_ in chunks:
-                and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1],
+            for X, Xs, Xu, D, Ds, k0, k1, *_ in chunks:
+                and_counter.accumulate_fast_any(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1],
                                                 active[k0:k1], acc2, inc2, bl, kblock, groups)
             res["proj"] = time.perf_counter() - t0
             if not (np.array_equal(acc, acc2) and np.array_equal(inc, inc2)):

@@ -100,3 +100,37 @@ def test_readout_equals_numpy_float64_steps(exponent, bl):
         want_update = -eta * want
     np.testing.assert_array_equal(dw.view(np.int64), want.view(np.int64))
     np.testing.assert_array_equal(update.view(np.int64), want_update.view(np.int64))
+
+
+@pytest.mark.parametrize("mode", ["mask", "table", "direct", "element"])
+def test_streams_report_uniform_x_signs(mode):
+    """streams_both's Xu[k] is uniform_signs of the sign masks it writes (all positive, all
+    negative, mixed; -0.0 and zeros count as positive), whatever the stream construction."""
+    from essop_sim.numerics import comparator
+    from essop_sim.numerics.lfsr import RngBanks
+
+    rg = np.random.default_rng(7)
+    K, n, m, bl, w = 12, 9, 4, 70, 8
+    x = rg.standard_normal((K, n))
+    x[0] = np.abs(x[0])
+    x[1] = -np.abs(x[1])
+    x[2] = 0.0
+    x[3] = -0.0
+    x[4] = np.abs(x[4])
+    x[4, :4] = -0.0
+    d = rg.standard_normal((K, m))
+    ex = np.full(K, 3, dtype=np.int64)
+    ed = np.full(K, 3, dtype=np.int64)
+    per_element = mode == "element"
+    modes = [comparator.stream_mode("auto" if per_element else mode, per_element, size, w, bl)
+             for size in (n, m)]
+    R = [RngBanks("lfsr", side, size if per_element else 1, w, 1).take(K * bl + 63)
+         for side, size in (("x", n), ("delta", m))]
+    words = (bl + 63) // 64
+    X, D = np.empty((K, words, n), np.uint64), np.empty((K, words, m), np.uint64)
+    Xs, Ds = np.empty((K, n), np.int8), np.empty((K, m), np.int8)
+    Xu = np.full(K, 99, dtype=np.int8)
+    comparator.streams_both(x, ex, R[0], modes[0], X, Xs, Xu, d, ed, R[1], modes[1], D, Ds, bl,
+                            bl, w, 3)
+    np.testing.assert_array_equal(Xu, and_counter.uniform_signs(Xs))
+    assert Xu[:5].tolist() == [0, -1, 0, 0, 0] and set(Xu.tolist()) <= {0, -1, 1}

@@ -50,6 +50,21 @@ def reference(X, Xs, D, Ds, lsh, rsh, active):
 
 
 BLS = (1, 2, 3, 7, 8, 16, 21, 31, 32)
+
+
+@pytest.fixture(autouse=True)
+def always_pack(monkeypatch):
+    """Pack whatever the row count (the shapes here are small: and_counter.packs would leave
+    most of them to accumulate_fast)."""
+    monkeypatch.setattr(and_counter, "PACK_MIN_ROW_SLOTS", 0)
+
+
+def test_packing_rule():
+    assert and_counter.PACK_MIN_ROW_SLOTS == 0  # the fixture
+    and_counter.PACK_MIN_ROW_SLOTS = 256
+    assert and_counter.packs(8, 32) and and_counter.packs(1, 4) and and_counter.packs(16, 64)
+    assert not and_counter.packs(8, 16) and not and_counter.packs(32, 127)
+    assert and_counter.packs(32, 128) and not and_counter.packs(33, 10**6)
 CASES = [  # (K, n, m)
     (1, 1, 1), (5, 3, 2), (70, 9, 6), (129, 17, 4), (33, 8, 9), (200, 5, 7), (13, 66, 10),
 ]
@@ -87,7 +102,8 @@ def test_packed_equals_reference_and_accumulate_fast(case, bl):
             numba.set_num_threads(t)
             acc = start.copy()
             inc = np.full(m, 5, dtype=np.int64)
-            and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh, rsh, active, acc, inc, bl,
+            and_counter.accumulate_fast_any(X, Xs, and_counter.uniform_signs(Xs), D, Ds, lsh,
+                                            rsh, active, acc, inc, bl,
                                             kblock, min(t, m))
             np.testing.assert_array_equal(acc, old)
             np.testing.assert_array_equal(inc, inc_old)

@@ -65,6 +65,20 @@ def test_limited_sets_and_restores_numba_threads():
     assert numba.get_num_threads() == before
 
 
+def test_threads_in_effect_follows_limited_blocks():
+    before = numba.get_num_threads()
+    assert policy.threads_in_effect() == before
+    with policy.limited(1):
+        assert policy.threads_in_effect() == 1 == numba.get_num_threads()
+        with policy.limited(10**6) as n:  # nested: the inner count, then the outer one again
+            assert policy.threads_in_effect() == n == numba.get_num_threads()
+        assert policy.threads_in_effect() == 1 == numba.get_num_threads()
+    assert policy.threads_in_effect() == before == numba.get_num_threads()
+    with pytest.raises(RuntimeError), policy.limited(1):
+        raise RuntimeError("restored anyway")
+    assert policy.threads_in_effect() == before
+
+
 def test_serial_variant_is_a_cached_non_parallel_copy():
     kernel = comparator.streams_both
     serial = policy.serial_variant(kernel)

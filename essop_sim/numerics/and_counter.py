@@ -302,6 +302,15 @@ def popcount_roofline(X, D, acc, kblock, groups):  # pragma: no cover - numba
 #: Largest BL packed by :func:`accumulate_fast_any`: at most 32, so that a 64-bit word holds
 #: P = 64 // BL >= 2 outer products (measured: docs/numerics-essop.md, packed kernel).
 PACK_MAX_BL = 32
+#: Packing pays when P * m (slots times the rows that share each packed x word) reaches this:
+#: the pack costs per outer product and row, the packed kernel saves per cell
+#: (measured against :func:`accumulate_fast`: docs/numerics-essop.md, packed kernel).
+PACK_MIN_ROW_SLOTS = 256
+
+
+def packs(bl: int, m: int) -> bool:
+    """Whether :func:`accumulate_fast_any` packs an update of BL ``bl`` (bits) and ``m`` rows."""
+    return bl <= PACK_MAX_BL and (64 // bl) * m >= PACK_MIN_ROW_SLOTS
 #: Bytes of x-side data per k block that the accumulation kernels keep in a core's L2 cache.
 KBLOCK_CACHE_BYTES = 256 << 10
 
@@ -436,12 +445,13 @@ def accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc, kblock,
                 inc[j] += tot
 
 
-def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kblock: int,
+def accumulate_fast_any(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, bl: int, kblock: int,
                         groups: int) -> None:
     """:func:`accumulate_fast`'s result (acc and every inc[j], bit for bit) for a chunk on the
     fast path (no counter and no accumulator step can overflow), choosing the kernel by BL.
 
-    BL <= PACK_MAX_BL (one word per stream): the active k with no right shift are packed
+    When :func:`packs` (BL <= PACK_MAX_BL, one word per stream, and enough rows share each
+    packed word): the active k with no right shift are packed
     P = 64 // BL to a word (:func:`packed_plan`, :func:`pack_groups`) and accumulated by
     :func:`accumulate_packed`; the active k with a right shift go through
     :func:`accumulate_fast` with the other k masked off. Longer streams: :func:`accumulate_fast`.
@@ -450,8 +460,8 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
     (:func:`kernel_layout`), the packed kernel's k block is sized from the same cache budget.
     """
     plain = for_threads(accumulate_fast)  # its serial variant when numba runs on one thread
-    if X.shape[1] != 1 or bl > PACK_MAX_BL:
-        plain(X, xs, uniform_signs(xs), D, ds, lsh, rsh, active, acc, inc, kblock, groups)
+    if X.shape[1] != 1 or not packs(bl, D.shape[2]):
+        plain(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, kblock, groups)
         return
     n, m = X.shape[2], D.shape[2]
     order, gstart, gshift, rest = packed_plan(lsh, rsh, active, 64 // bl)
@@ -465,7 +475,7 @@ def accumulate_fast_any(X, xs, D, ds, lsh, rsh, active, acc, inc, bl: int, kbloc
         for_threads(accumulate_packed)(Xp, NX, Dp, ND, gshift, acc, inc,
                                        max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
     if rest.any():
-        plain(X, xs, uniform_signs(xs), D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
+        plain(X, xs, xu, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
 
 
 def kernel_layout(n: int, m: int, words: int,

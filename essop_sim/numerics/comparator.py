@@ -140,9 +140,25 @@ def _direct_bits(q, R, col, off, t0, nbits, row):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
+def _uniform_sign(signs):  # pragma: no cover - numba
+    """0 if every sign mask is 0 (all positive, or no element), -1 if every one is -1, else 1
+    (mixed), as int8."""
+    n = signs.shape[0]
+    if n == 0:
+        return np.int8(0)
+    lo = signs[0]
+    hi = signs[0]
+    for i in range(n):
+        lo = min(lo, signs[i])
+        hi = max(hi, signs[i])
+    return lo if lo == hi else np.int8(1)
+
+
+@nb.njit(cache=True, inline="always")
 def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
                     tab):  # pragma: no cover - numba
-    """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n].
+    """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n];
+    returns :func:`_uniform_sign` of the vector.
 
     mode MODE_TABLE / MODE_DIRECT / MODE_MASK: shared sequence R[off + t, 0] (R has one column);
     MODE_ELEMENT: element i reads its own sequence R[off + t, i]. MODE_MASK builds a word of
@@ -154,6 +170,7 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
     W = words_k.shape[0]
     q = q[:n]
     quantize_row(a_row, e, w, q, signs_k)
+    uniform = _uniform_sign(signs_k)
     if mode == MODE_TABLE:
         qmax = 1 << w
         tab[:, :] = 0
@@ -168,7 +185,7 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
             out = words_k[wd]
             for i in range(n):
                 out[i] = tw[q[i]]
-        return
+        return uniform
     col = -1 if mode == MODE_ELEMENT else 0
     for wd in range(W):
         t0 = wd * 64
@@ -183,19 +200,21 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
                     out[i] &= keep
         else:
             _direct_bits(q, R, col, off, t0, nbits, words_k[wd])
+    return uniform
 
 
 @nb.njit(parallel=True, cache=True)
-def streams_both(xa, ex, Rx, mode_x, X, Xs, da, ed, Rd, mode_d, D, Ds, stride, BL, w,
+def streams_both(xa, ex, Rx, mode_x, X, Xs, Xu, da, ed, Rd, mode_d, D, Ds, stride, BL, w,
                  tasks):  # pragma: no cover - numba
     """Streams of x and delta for a chunk of K outer products, in one parallel region.
 
     xa [K, n], da [K, m] operands (float); ex, ed [K] int64 exponents; Rx, Rd random numbers
     (uint32, or uint8/uint16 when w fits) [N, banks], outer product k using rows
     k*stride .. k*stride + BL - 1 (stride = BL for 'continue', 0 for 'restart'); mode_x, mode_d
-    as in :func:`_vector_streams`. Writes words X uint64 [K, W, n], D [K, W, m] and sign masks
-    Xs int8 [K, n], Ds [K, m]. The K outer products are split into ``tasks`` contiguous ranges
-    (scratch buffers are allocated once per task, not per vector).
+    as in :func:`_vector_streams`. Writes words X uint64 [K, W, n], D [K, W, m], sign masks
+    Xs int8 [K, n], Ds [K, m], and Xu int8 [K], whether the signs of x_k are uniform
+    (:func:`.and_counter.uniform_signs`). The K outer products are split into ``tasks``
+    contiguous ranges (scratch buffers are allocated once per task, not per vector).
     """
     K, n = xa.shape
     m = da.shape[1]
@@ -205,7 +224,8 @@ def streams_both(xa, ex, Rx, mode_x, X, Xs, da, ed, Rd, mode_d, D, Ds, stride, B
         q = np.empty(max(n, m), dtype=np.int32)
         tab = np.empty((W, tw), dtype=np.uint64)
         for k in range(tk * K // tasks, (tk + 1) * K // tasks):
-            _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, mode_x, X[k], Xs[k], q, tab)
+            Xu[k] = _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, mode_x, X[k], Xs[k],
+                                    q, tab)
             _vector_streams(da[k], ed[k], Rd, k * stride, BL, w, mode_d, D[k], Ds[k], q, tab)
 
 

@@ -101,8 +101,8 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     # when the machine is oversubscribed (a parallel region waits for a descheduled thread);
     # numerics.threads also leaves out the cores other processes keep busy.
     # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
-    # word (BL <= and_counter.PACK_MAX_BL), else W.
-    cell_words = words if bl > and_counter.PACK_MAX_BL else 1.0 / (64 // bl)
+    # word (and_counter.packs), else W.
+    cell_words = 1.0 / (64 // bl) if and_counter.packs(bl, m) else words
     work = K * (n * m * cell_words + (n + m) * bl)
     with limited(choose_threads(work, SERIAL_WORK)):
         return _essop(x, delta, config, seed, chunk, stream_method, timings)
@@ -179,6 +179,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     D_buf = np.empty((cap, words, m), dtype=np.uint64)
     Xs_buf = np.empty((cap, n), dtype=np.int8)
     Ds_buf = np.empty((cap, m), dtype=np.int8)
+    Xu_buf = np.empty(cap, dtype=np.int8)
     R_buf = (None if restart else
              [np.zeros((cap * bl + pad, b.nbanks), dtype=ndtype) for b in banks])
     for k0 in range(0, K, chunk):
@@ -192,7 +193,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         t0 = clock()
         xs = shift_scaler.kernel_array(x[k0:k1])
         ds = shift_scaler.kernel_array(delta[k0:k1])
-        X, D, Xs, Ds = X_buf[:kc], D_buf[:kc], Xs_buf[:kc], Ds_buf[:kc]
+        X, D, Xs, Ds, Xu = X_buf[:kc], D_buf[:kc], Xs_buf[:kc], Ds_buf[:kc], Xu_buf[:kc]
         if restart:
             Rx, Rd = fixed
         else:
@@ -204,7 +205,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         # the other. (Not for the accumulation: its row groups each stream the whole chunk,
         # and more of them measured slower.)
         with numba.parallel_chunksize(1):
-            streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, ds, ed[k0:k1], Rd, mode_d,
+            streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, Xu, ds, ed[k0:k1], Rd, mode_d,
                          D, Ds, stride, bl, w, min(stasks, kc))
         t1 = clock()
         t_streams += t1 - t0
@@ -214,8 +215,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             (float(and_counter.max_abs_int(acc)) if k0 else 0.0)  # acc is zero before chunk 0
             + float(vmax[k0:k1].sum()) * (1.0 + 1e-9) <= acc_room)
         if fast:
-            and_counter.accumulate_fast_any(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc,
-                                            inc, bl, kblock, groups)
+            and_counter.accumulate_fast_any(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], act,
+                                            acc, inc, bl, kblock, groups)
         else:
             accumulate_checked(X, Xs, D, Ds, lsh[k0:k1], rsh[k0:k1], act, acc, counter_max,
                                saturate, A, inc, covf, asat, kblock, groups)
