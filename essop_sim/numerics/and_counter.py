@@ -98,6 +98,48 @@ def _pair_words_signed(r0, r1, xk, sk, d0, d1, g0, g1, ls, rs, n):  # pragma: no
 
 
 @nb.njit(cache=True, inline="always")
+def _pair_words4(r0, r1, Xk, Dk, j, jj, g0, g1, ls, rs, n):  # pragma: no cover - numba
+    """As :func:`_pair_words` for streams of four words (BL 193-256): Xk = X[k] [4, n],
+    Dk = D[k] [4, m], rows j and jj (jj = j for an odd last row, whose result the caller
+    drops). The four counts of a cell are summed in registers, not in a count array."""
+    x0, x1, x2, x3 = Xk[0], Xk[1], Xk[2], Xk[3]
+    a0, a1, a2, a3 = Dk[0, j], Dk[1, j], Dk[2, j], Dk[3, j]
+    b0, b1, b2, b3 = Dk[0, jj], Dk[1, jj], Dk[2, jj], Dk[3, jj]
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        v0, v1, v2, v3 = x0[i], x1[i], x2[i], x3[i]
+        c0 = (popcount64(v0 & a0) + popcount64(v1 & a1) + popcount64(v2 & a2)
+              + popcount64(v3 & a3))
+        c1 = (popcount64(v0 & b0) + popcount64(v1 & b1) + popcount64(v2 & b2)
+              + popcount64(v3 & b3))
+        t0 += c0
+        t1 += c1
+        r0[i] += (((c0 << ls) >> rs) ^ g0) - g0
+        r1[i] += (((c1 << ls) >> rs) ^ g1) - g1
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
+def _pair_words2(r0, r1, Xk, Dk, j, jj, g0, g1, ls, rs, n):  # pragma: no cover - numba
+    """As :func:`_pair_words4` for streams of two words (BL 65-128)."""
+    x0, x1 = Xk[0], Xk[1]
+    a0, a1 = Dk[0, j], Dk[1, j]
+    b0, b1 = Dk[0, jj], Dk[1, jj]
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        v0, v1 = x0[i], x1[i]
+        c0 = popcount64(v0 & a0) + popcount64(v1 & a1)
+        c1 = popcount64(v0 & b0) + popcount64(v1 & b1)
+        t0 += c0
+        t1 += c1
+        r0[i] += (((c0 << ls) >> rs) ^ g0) - g0
+        r1[i] += (((c1 << ls) >> rs) ^ g1) - g1
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
 def _pair_counts(r0, r1, c0s, c1s, sk, mixed, g0, g1, ls, rs, n):  # pragma: no cover - numba
     """As :func:`_pair_words` / :func:`_pair_words_signed` (mixed) for multi-word counts
     c0s[i], c1s[i] summed beforehand."""
@@ -185,6 +227,12 @@ def accumulate_fast(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, kblock,
                                                         ls, rs, n)
                         else:
                             t0, t1 = _pair_words(r0, r1, xk, d0, d1, g0, g1, ls, rs, n)
+                    elif W == 4 and not mixed:
+                        t0, t1 = _pair_words4(r0, r1, X[k], D[k], j, j + 1 if pair else j,
+                                              g0, g1, ls, rs, n)
+                    elif W == 2 and not mixed:
+                        t0, t1 = _pair_words2(r0, r1, X[k], D[k], j, j + 1 if pair else j,
+                                              g0, g1, ls, rs, n)
                     else:
                         for i in range(n):
                             x = xk[i]
