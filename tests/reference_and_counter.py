@@ -6,6 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def uniform_signs(xs):
+    """Per row k of sign masks xs int8 [K, n] (0 / -1): 0 if all are 0 (or n = 0), -1 if all
+    are -1, else 1 (comparator.uniform_sign, row by row, in numpy)."""
+    if xs.shape[1] == 0:
+        return np.zeros(xs.shape[0], dtype=np.int8)
+    lo, hi = xs.min(axis=1), xs.max(axis=1)
+    return np.where(lo == hi, lo, 1).astype(np.int8)
+
+
 def popcounts(t):
     """popcount of every uint64 of t (any shape), as int64."""
     return np.unpackbits(t[..., None].view(np.uint8), axis=-1).sum(axis=-1).astype(np.int64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from reference_and_counter import reference_fast
+from reference_and_counter import reference_fast, uniform_signs
 
 from essop_sim.numerics import and_counter
 
@@ -29,10 +29,14 @@ def random_chunk(rg, K, n, m, W):
     return X, Xs, D, Ds, lsh, rsh, rg.random(K) >= 0.1
 
 
-def test_uniform_signs():
+def test_uniform_sign():
+    from essop_sim.numerics import comparator
+
     xs = np.array([[0, 0, 0], [-1, -1, -1], [0, -1, 0], [-1, 0, 0]], dtype=np.int8)
-    np.testing.assert_array_equal(and_counter.uniform_signs(xs), [0, -1, 1, 1])
-    assert and_counter.uniform_signs(np.zeros((3, 0), np.int8)).tolist() == [0, 0, 0]
+    np.testing.assert_array_equal([comparator.uniform_sign(row) for row in xs], [0, -1, 1, 1])
+    np.testing.assert_array_equal(uniform_signs(xs), [0, -1, 1, 1])  # the tests' numpy model
+    assert comparator.uniform_sign(np.zeros(0, np.int8)) == 0
+    assert uniform_signs(np.zeros((3, 0), np.int8)).tolist() == [0, 0, 0]
 
 
 @pytest.mark.parametrize("W", [1, 2, 3, 4, 5])  # 2 and 4 words have loops of their own
@@ -44,7 +48,7 @@ def test_accumulate_fast_equals_reference(case, W):
     m = int(rg.integers(1, 12))
     X, Xs, D, Ds, lsh, rsh, active = random_chunk(rg, K, n, m, W)
     want, ones = reference_fast(X, Xs, D, Ds, lsh, rsh, active)
-    xu = and_counter.uniform_signs(Xs)
+    xu = uniform_signs(Xs)
     assert set(xu.tolist()) <= {0, -1, 1}
     start = rg.integers(-1000, 1000, (m, n))  # the kernel adds to what is there
     threads = numba.get_num_threads()
@@ -82,7 +86,7 @@ def test_readout_equals_numpy_float64_steps(exponent, bl):
 
 @pytest.mark.parametrize("mode", ["mask", "table", "direct", "element"])
 def test_streams_report_uniform_x_signs(mode):
-    """streams_both's Xu[k] is uniform_signs of the sign masks it writes (all positive, all
+    """streams_both's Xu[k] is the uniform sign of the sign masks it writes (all positive, all
     negative, mixed; -0.0 and zeros count as positive), whatever the stream construction."""
     from essop_sim.numerics import comparator
     from essop_sim.numerics.lfsr import RngBanks
@@ -110,5 +114,5 @@ def test_streams_report_uniform_x_signs(mode):
     Xu = np.full(K, 99, dtype=np.int8)
     comparator.streams_both(x, ex, R[0], modes[0], X, Xs, Xu, d, ed, R[1], modes[1], D, Ds, bl,
                             bl, w, 3)
-    np.testing.assert_array_equal(Xu, and_counter.uniform_signs(Xs))
+    np.testing.assert_array_equal(Xu, uniform_signs(Xs))
     assert Xu[:5].tolist() == [0, -1, 0, 0, 0] and set(Xu.tolist()) <= {0, -1, 1}

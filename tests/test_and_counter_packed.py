@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from reference_and_counter import reference_fast
+from reference_and_counter import reference_fast, uniform_signs
 
 from essop_sim.numerics import and_counter
 
@@ -74,7 +74,7 @@ def test_packed_equals_reference_and_accumulate_fast(case, bl):
     kblock, groups = and_counter.kernel_layout(n, m, 1)
     old = start.copy()
     inc_old = np.full(m, 5, dtype=np.int64)
-    and_counter.accumulate_fast(X, Xs, and_counter.uniform_signs(Xs), D, Ds, lsh, rsh, active,
+    and_counter.accumulate_fast(X, Xs, uniform_signs(Xs), D, Ds, lsh, rsh, active,
                                 old, inc_old, kblock, groups)
     np.testing.assert_array_equal(old - start, want)
     np.testing.assert_array_equal(inc_old - 5, ones)
@@ -84,7 +84,7 @@ def test_packed_equals_reference_and_accumulate_fast(case, bl):
             numba.set_num_threads(t)
             acc = start.copy()
             inc = np.full(m, 5, dtype=np.int64)
-            and_counter.accumulate_fast_any(X, Xs, and_counter.uniform_signs(Xs), D, Ds, lsh,
+            and_counter.accumulate_fast_any(X, Xs, uniform_signs(Xs), D, Ds, lsh,
                                             rsh, active, acc, inc, bl,
                                             kblock, min(t, m))
             np.testing.assert_array_equal(acc, old)

@@ -140,9 +140,10 @@ def _direct_bits(q, R, col, off, t0, nbits, row):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _uniform_sign(signs):  # pragma: no cover - numba
-    """0 if every sign mask is 0 (all positive, or no element), -1 if every one is -1, else 1
-    (mixed), as int8."""
+def uniform_sign(signs):  # pragma: no cover - numba
+    """Whether a vector's signs are uniform, from its sign masks (int8, 0 / -1): 0 if every one
+    is 0 (all positive, or no element), -1 if every one is -1, else 1 (mixed), as int8. A ReLU
+    layer's inputs are all positive, so their products take their sign from delta alone."""
     n = signs.shape[0]
     if n == 0:
         return np.int8(0)
@@ -158,7 +159,7 @@ def _uniform_sign(signs):  # pragma: no cover - numba
 def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
                     tab):  # pragma: no cover - numba
     """Quantise one vector and write its packed streams words_k [W, n] and signs_k [n];
-    returns :func:`_uniform_sign` of the vector.
+    returns :func:`uniform_sign` of the vector.
 
     mode MODE_TABLE / MODE_DIRECT / MODE_MASK: shared sequence R[off + t, 0] (R has one column);
     MODE_ELEMENT: element i reads its own sequence R[off + t, i]. MODE_MASK builds a word of
@@ -170,7 +171,7 @@ def _vector_streams(a_row, e, R, off, BL, w, mode, words_k, signs_k, q,
     W = words_k.shape[0]
     q = q[:n]
     quantize_row(a_row, e, w, q, signs_k)
-    uniform = _uniform_sign(signs_k)
+    uniform = uniform_sign(signs_k)
     if mode == MODE_TABLE:
         qmax = 1 << w
         tab[:, :] = 0
@@ -212,9 +213,9 @@ def streams_both(xa, ex, Rx, mode_x, X, Xs, Xu, da, ed, Rd, mode_d, D, Ds, strid
     (uint32, or uint8/uint16 when w fits) [N, banks], outer product k using rows
     k*stride .. k*stride + BL - 1 (stride = BL for 'continue', 0 for 'restart'); mode_x, mode_d
     as in :func:`_vector_streams`. Writes words X uint64 [K, W, n], D [K, W, m], sign masks
-    Xs int8 [K, n], Ds [K, m], and Xu int8 [K], whether the signs of x_k are uniform
-    (:func:`.and_counter.uniform_signs`). The K outer products are split into ``tasks``
-    contiguous ranges (scratch buffers are allocated once per task, not per vector).
+    Xs int8 [K, n], Ds [K, m], and Xu int8 [K], :func:`uniform_sign` of each x_k. The K outer
+    products are split into ``tasks`` contiguous ranges (scratch buffers are allocated once per
+    task, not per vector).
     """
     K, n = xa.shape
     m = da.shape[1]

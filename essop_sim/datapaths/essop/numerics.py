@@ -230,13 +230,13 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         timings["streams"] = timings.get("streams", 0.0) + t_streams
         timings["accumulate"] = timings.get("accumulate", 0.0) + t_acc
 
-    # 2^(E - F) is not always a double (extreme operands): np.ldexp over- and underflows to
-    # +-inf and 0 as float64 arithmetic does, where math.ldexp would raise OverflowError.
     increments = int(inc.sum())
     if mcols is not None:
         acc[~mask_of(mcols, n)] = 0
         increments = int(masked_inc)
     eta = effective_learning_rate(c.scaling.learning_rate, c.scaling.learning_rate_mode)
+    # 2^(E - F) is not always a double (extreme operands): np.ldexp over- and underflows to
+    # +-inf and 0 as float64 arithmetic does, where math.ldexp would raise OverflowError.
     with np.errstate(over="ignore", under="ignore"):
         lsb = float(np.ldexp(1.0, E - F)) / bl
     dw, update = and_counter.readout(acc, E - F, bl, eta)
