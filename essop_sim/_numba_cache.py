@@ -97,28 +97,68 @@ def configure_numba_threading(torch_in_process: bool | None = None) -> str | Non
 
 
 def load_numba_without_scipy() -> bool:
-    """Load numba's array-maths implementations without importing SciPy (for our own processes).
+    """Make numba start lean in our own processes (the CLI and its sweep workers call this first).
 
-    Numba's first compilation or cache load imports ``numba.np.arraymath``, which imports
-    ``scipy.linalg.cython_blas`` only to decide whether ``np.correlate`` and ``np.convolve`` in
-    numba code may call BLAS: 0.2-0.4 s of a warm ``essop-sim run``, for functions no essop-sim
-    kernel calls (``np.dot`` and ``np.linalg`` in numba code still import SciPy when they are
-    compiled). The CLI and its sweep workers call this first: the module is imported with
-    ``scipy.linalg`` hidden, so those two functions use numba's own loop in this process; a
-    library user importing essop_sim is not affected. Does nothing if ``scipy.linalg`` or
-    ``numba.np.arraymath`` is already imported.
+    Two things numba does on a first compilation or cache load are not needed to run a cached
+    kernel, and cost most of a warm ``essop-sim run``'s numba start-up:
+
+    * every cache load refreshes the compiler's registries of typing and lowering rules, which
+      imports some 70 numba modules (about 0.07 s) although the loaded machine code needs only
+      numba's runtime. Here a cache load initialises just that runtime (``rtsys``, as
+      ``refresh`` does first), and the registries load when something is compiled (numba's
+      compiler refreshes them itself). See :func:`_load_overload_lean`.
+    * the registries import ``numba.np.arraymath``, which imports ``scipy.linalg.cython_blas``
+      only to decide whether ``np.correlate`` and ``np.convolve`` in numba code may call BLAS:
+      0.2-0.4 s, for functions no essop-sim kernel calls. When the registries do load, they
+      load with ``scipy.linalg`` hidden, so those two functions use numba's own loop in this
+      process (``np.dot`` and ``np.linalg`` in numba code still import SciPy when they are
+      compiled).
+
+    A library user importing essop_sim is not affected. Does nothing if ``scipy.linalg`` or
+    ``numba.np.arraymath`` is already imported, or if numba's internals are not the ones this
+    was written against (numba then behaves as usual).
 
     Returns:
-        Whether numba's array maths was loaded here without SciPy.
+        Whether numba was set up here.
     """
     if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
         return False
     import numba  # noqa: F401 - numba itself first (it imports the top-level scipy package)
+    from numba.core import caching, cpu
 
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment] - its import now fails
-    try:
-        import numba.np.arraymath  # noqa: F401
-    finally:
-        if "scipy.linalg" in sys.modules and sys.modules["scipy.linalg"] is None:
-            del sys.modules["scipy.linalg"]
+    cache, context = caching.Cache, cpu.CPUContext
+    if not all(hasattr(cache, name) for name in
+               ("load_overload", "_load_overload", "_guard_against_spurious_io_errors")):
+        return False
+    if getattr(cache.load_overload, "essop_sim_lean", False):
+        return False
+    full_registries = context.load_additional_registries
+
+    def load_additional_registries(self):  # the compiler's refresh, with scipy.linalg hidden
+        if "numba.np.arraymath" not in sys.modules and "scipy.linalg" not in sys.modules:
+            sys.modules["scipy.linalg"] = None  # type: ignore[assignment] - its import fails
+            try:
+                import numba.np.arraymath  # noqa: F401
+            finally:
+                if "scipy.linalg" in sys.modules and sys.modules["scipy.linalg"] is None:
+                    del sys.modules["scipy.linalg"]
+        full_registries(self)
+
+    context.load_additional_registries = load_additional_registries
+    cache.load_overload = _load_overload_lean
     return True
+
+
+def _load_overload_lean(self, sig, target_context):
+    """numba's ``Cache.load_overload`` without the registry refresh: initialise numba's runtime
+    (what the loaded code calls: allocation, reference counts; a parallel kernel starts its
+    thread pool through the library's own reload hooks), then load as numba does. A cache miss
+    returns None and numba compiles, refreshing the registries first."""
+    from numba.core.runtime import rtsys
+
+    rtsys.initialize(target_context)
+    with self._guard_against_spurious_io_errors():
+        return self._load_overload(sig, target_context)
+
+
+_load_overload_lean.essop_sim_lean = True  # type: ignore[attr-defined]

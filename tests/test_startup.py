@@ -94,20 +94,84 @@ def test_numba_without_scipy_still_compiles_linear_algebra():
         import sys
         from essop_sim._numba_cache import load_numba_without_scipy
         assert load_numba_without_scipy()
-        assert "scipy.linalg" not in sys.modules and "numba.np.arraymath" in sys.modules
+        assert "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
         assert not load_numba_without_scipy()  # once
         import numba, numpy as np
+
+        @numba.njit
+        def conv(a, b):
+            return np.convolve(a, b)
+
+        a = np.arange(6.0)
+        assert (conv(a, a) == np.convolve(a, a)).all()  # registries loaded, scipy.linalg hidden
+        assert "numba.np.arraymath" in sys.modules and "scipy.linalg" not in sys.modules
 
         @numba.njit
         def dot(a, b):
             return np.dot(a, b)
 
-        a = np.arange(6.0).reshape(2, 3)
+        a = a.reshape(2, 3)
         assert (dot(a, a.T) == a @ a.T).all()  # BLAS through scipy, imported on demand
         import scipy.linalg
         assert scipy.linalg.norm(a) > 0
     """))
     assert "scipy.linalg" in loaded
+
+
+#: A cached parallel kernel that allocates (numba's runtime) and calls another cached kernel.
+_LEAN_KERNELS = """
+import numba, numpy as np
+
+@numba.njit(cache=True)
+def square(v):
+    return v * v
+
+@numba.njit(cache=True, parallel=True)
+def rows(a):
+    out = np.empty(a.shape[0], dtype=np.int64)
+    for i in numba.prange(a.shape[0]):
+        s = 0
+        for j in range(a.shape[1]):
+            s += square(a[i, j])
+        out[i] = s
+    return out
+"""
+
+
+def test_lean_numba_loads_cached_kernels_without_the_compiler_registries(tmp_path):
+    """A process set up by load_numba_without_scipy runs cached kernels (parallel, allocating,
+    calling each other) without importing the compiler's registries, with the results of a
+    process numba set up as usual; it still compiles a new kernel afterwards."""
+    (tmp_path / "lean_kernels.py").write_text(_LEAN_KERNELS)
+    run = textwrap.dedent("""
+        import sys
+        from essop_sim._numba_cache import load_numba_without_scipy
+        lean = sys.argv[1] == "lean"
+        if lean:
+            assert load_numba_without_scipy()
+        import numba, numpy as np
+        import lean_kernels as k
+        a = np.arange(3000, dtype=np.int64).reshape(100, 30) - 1234
+        got = k.rows(a)
+        assert (got == (a * a).sum(axis=1)).all()
+        assert numba.threading_layer()  # the parallel kernel started its pool
+        print(sys.argv[1], "numba.np.arraymath" in sys.modules,
+              k.rows.stats.cache_hits.get(k.rows.signatures[0], 0))
+        if lean:  # compiling still works: numba refreshes its registries itself
+            f = numba.njit(lambda v: np.cumsum(v))
+            assert (f(got) == np.cumsum(got)).all()
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]),
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_NUM_THREADS": "2"}
+    lines = []
+    for mode in ("usual", "lean", "usual"):  # compile and cache, then load lean, then usual
+        done = subprocess.run([sys.executable, "-c", run, mode], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        lines.append(done.stdout.split())
+    assert lines[0] == ["usual", "True", "0"]   # compiled (the compiler loads its registries)
+    assert lines[1] == ["lean", "False", "1"]   # loaded from the cache, registries not loaded
+    assert lines[2] == ["usual", "True", "1"]   # numba's own load refreshes them
 
 
 def _both_loaders(text: str):
