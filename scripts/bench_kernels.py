@@ -17,7 +17,10 @@ ReLU-like operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), then 
   contiguous (its best layout: [rows, K * W] words), 2 x 2 cells per tile, one store per cell;
   every kernel figure is also printed as a fraction of the limit;
 * the full ``essop_outer_product`` (exponents, random numbers, comparators/streams and
-  accumulation), and the share of its time in stream generation versus accumulation.
+  accumulation), and the share of its time in stream generation versus accumulation. At BL 1,
+  2, 4, 8, 16 and 32 it builds the streams packed (``numerics.packed_streams``, with the
+  default 8-bit comparators) and accumulates them with ``and_counter.accumulate_packed``, so
+  its accumulation is not the "project" column's (which packs streams built one by one).
 
 Usage::
 

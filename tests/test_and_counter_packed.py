@@ -47,8 +47,9 @@ def test_packing_rule():
     assert and_counter.packs(8, 32) and and_counter.packs(1, 4) and and_counter.packs(16, 64)
     assert not and_counter.packs(8, 16) and not and_counter.packs(32, 127)
     assert and_counter.packs(32, 128) and not and_counter.packs(33, 10**6)
-CASES = [  # (K, n, m)
+CASES = [  # (K, n, m); the long ones have runs of four and more full groups of equal shift
     (1, 1, 1), (5, 3, 2), (70, 9, 6), (129, 17, 4), (33, 8, 9), (200, 5, 7), (13, 66, 10),
+    (1100, 7, 5),
 ]
 
 
@@ -61,12 +62,27 @@ def shifts(rg, K):
     return lsh, rsh
 
 
+def x_signs(rg, Xs, signs):
+    """x sign masks by kind: 'mixed' (random per element, as drawn), 'uniform' (each row all
+    positive or all negative: the packed kernel's sign-free loops), 'some' (uniform rows with
+    one mixed row in about ten: groups of both kinds)."""
+    if signs == "mixed":
+        return Xs
+    rows = -rg.integers(0, 2, (Xs.shape[0], 1)).astype(np.int8)
+    uniform = np.broadcast_to(rows, Xs.shape).copy()
+    if signs == "uniform":
+        return uniform
+    return np.where(rg.random((Xs.shape[0], 1)) < 0.1, Xs, uniform).astype(np.int8)
+
+
 @pytest.mark.parametrize("bl", BLS)
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_packed_equals_reference_and_accumulate_fast(case, bl):
+@pytest.mark.parametrize("signs", ["mixed", "uniform", "some"])
+def test_packed_equals_reference_and_accumulate_fast(case, bl, signs):
     K, n, m = CASES[case]
     rg = np.random.default_rng(1000 * bl + case)
     X, Xs, D, Ds = streams(rg, K, n, m, bl)
+    Xs = x_signs(rg, Xs, signs)
     lsh, rsh = shifts(rg, K)
     active = rg.random(K) >= 0.15
     want, ones = reference_fast(X, Xs, D, Ds, lsh, rsh, active)

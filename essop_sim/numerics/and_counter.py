@@ -449,8 +449,136 @@ def pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND):  # pragma: no 
         _pack_side(D, ds, order, p0, p1, bl, Dp[g], ND[g])
 
 
+@nb.njit(cache=True, inline="always")
+def _pair_packed(r0, r1, xg, d0, d1, m0, m1, ls, n):  # pragma: no cover - numba
+    """Rows j and j + 1 of one packed group whose x signs are uniform in every slot: the
+    slots with a negative product are the ones of the row's mask m (a constant of the row), so
+    r[i] += (popcount(x & d & ~m) - popcount(x & d & m)) << ls, each x word loaded once for both
+    rows. Returns the two rows' AND ones."""
+    p0 = d0 & ~m0
+    n0 = d0 & m0
+    p1 = d1 & ~m1
+    n1 = d1 & m1
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        x = xg[i]
+        a0 = popcount64(x & p0)
+        b0 = popcount64(x & n0)
+        a1 = popcount64(x & p1)
+        b1 = popcount64(x & n1)
+        t0 += a0 + b0
+        t1 += a1 + b1
+        r0[i] += (a0 - b0) << ls
+        r1[i] += (a1 - b1) << ls
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
+def _pair_packed2(r0, r1, xa, xb, da0, da1, ma0, ma1, db0, db1, mb0, mb1, ls,
+                  n):  # pragma: no cover - numba
+    """:func:`_pair_packed` for two groups a, b of the same left shift at once: their counts
+    are summed in registers and each accumulator element is updated once for both."""
+    pa0 = da0 & ~ma0
+    na0 = da0 & ma0
+    pa1 = da1 & ~ma1
+    na1 = da1 & ma1
+    pb0 = db0 & ~mb0
+    nb0 = db0 & mb0
+    pb1 = db1 & ~mb1
+    nb1 = db1 & mb1
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        x = xa[i]
+        y = xb[i]
+        a0 = popcount64(x & pa0) + popcount64(y & pb0)
+        b0 = popcount64(x & na0) + popcount64(y & nb0)
+        a1 = popcount64(x & pa1) + popcount64(y & pb1)
+        b1 = popcount64(x & na1) + popcount64(y & nb1)
+        t0 += a0 + b0
+        t1 += a1 + b1
+        r0[i] += (a0 - b0) << ls
+        r1[i] += (a1 - b1) << ls
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
+def _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j, jj, ls, n):  # pragma: no cover - numba
+    """:func:`_pair_packed2` for four groups g .. g + 3 of the same left shift (rows j and jj;
+    jj == j for an odd last row, whose results the caller discards)."""
+    xa = Xp[g]
+    xb = Xp[g + 1]
+    xc = Xp[g + 2]
+    xd = Xp[g + 3]
+    ma0 = NX[g, 0] ^ ND[g, j]
+    mb0 = NX[g + 1, 0] ^ ND[g + 1, j]
+    mc0 = NX[g + 2, 0] ^ ND[g + 2, j]
+    md0 = NX[g + 3, 0] ^ ND[g + 3, j]
+    ma1 = NX[g, 0] ^ ND[g, jj]
+    mb1 = NX[g + 1, 0] ^ ND[g + 1, jj]
+    mc1 = NX[g + 2, 0] ^ ND[g + 2, jj]
+    md1 = NX[g + 3, 0] ^ ND[g + 3, jj]
+    pa0 = Dp[g, j] & ~ma0
+    na0 = Dp[g, j] & ma0
+    pb0 = Dp[g + 1, j] & ~mb0
+    nb0 = Dp[g + 1, j] & mb0
+    pc0 = Dp[g + 2, j] & ~mc0
+    nc0 = Dp[g + 2, j] & mc0
+    pd0 = Dp[g + 3, j] & ~md0
+    nd0 = Dp[g + 3, j] & md0
+    pa1 = Dp[g, jj] & ~ma1
+    na1 = Dp[g, jj] & ma1
+    pb1 = Dp[g + 1, jj] & ~mb1
+    nb1 = Dp[g + 1, jj] & mb1
+    pc1 = Dp[g + 2, jj] & ~mc1
+    nc1 = Dp[g + 2, jj] & mc1
+    pd1 = Dp[g + 3, jj] & ~md1
+    nd1 = Dp[g + 3, jj] & md1
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        a = xa[i]
+        b = xb[i]
+        c = xc[i]
+        d = xd[i]
+        u0 = (popcount64(a & pa0) + popcount64(b & pb0)
+              + popcount64(c & pc0) + popcount64(d & pd0))
+        v0 = (popcount64(a & na0) + popcount64(b & nb0)
+              + popcount64(c & nc0) + popcount64(d & nd0))
+        u1 = (popcount64(a & pa1) + popcount64(b & pb1)
+              + popcount64(c & pc1) + popcount64(d & pd1))
+        v1 = (popcount64(a & na1) + popcount64(b & nb1)
+              + popcount64(c & nc1) + popcount64(d & nd1))
+        t0 += u0 + v0
+        t1 += u1 + v1
+        r0[i] += (u0 - v0) << ls
+        r1[i] += (u1 - v1) << ls
+    return t0, t1
+
+
+@nb.njit(cache=True, inline="always")
+def _pair_packed_signed(r0, r1, xg, ng, d0, d1, nd0, nd1, ls, n):  # pragma: no cover - numba
+    """:func:`_pair_packed` for a group with mixed x signs: the negative slots of cell (j, i)
+    are NX[g, i] ^ ND[g, j], read per element."""
+    t0 = 0
+    t1 = 0
+    for i in range(n):
+        x = xg[i]
+        nx = ng[i]
+        a0 = x & d0
+        a1 = x & d1
+        c0 = popcount64(a0)
+        c1 = popcount64(a1)
+        t0 += c0
+        t1 += c1
+        r0[i] += (c0 - 2 * popcount64(a0 & (nx ^ nd0))) << ls
+        r1[i] += (c1 - 2 * popcount64(a1 & (nx ^ nd1))) << ls
+    return t0, t1
+
+
 @nb.njit(parallel=True, cache=True)
-def accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc, kblock,
+def accumulate_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, kblock,
                       groups):  # pragma: no cover - numba
     """Fast-path accumulation of packed groups (:func:`pack_groups`).
 
@@ -458,31 +586,77 @@ def accumulate_packed(Xp, NX, Dp, ND, gshift, acc, inc, kblock,
     t & (NX[g, i] ^ ND[g, j]) those of the slots whose product sign is negative, so
     acc[j, i] += (popcount(t) - 2 popcount(t & (NX ^ ND))) << gshift[g], the group's signed
     count times 2^lsh; inc[j] += popcount(t) summed over i and g (counter increments).
-    Xp, NX uint64 [G, n]; Dp, ND [G, m]; gshift int64 [G] (bits); acc int64 [m, n] and inc
-    int64 [m] are updated in place. Same loop shape as :func:`accumulate_fast`: one row range
-    per thread (``groups`` of them), blocks of ``kblock`` packed groups, i innermost.
+    Xp, NX uint64 [G, n]; Dp, ND [G, m]; gu int8 [G] (:func:`group_uniform`: 1 when every slot's
+    x signs are uniform, so that NX[g, i] is the same word for every i); gshift int64 [G] (bits);
+    acc int64 [m, n] and inc int64 [m] are updated in place. Same loop shape as
+    :func:`accumulate_fast`: one row range per thread (``groups`` of them), blocks of ``kblock``
+    packed groups, rows two at a time (an odd last row paired with a scratch row), i innermost.
+    A group with uniform x signs reads no NX: the negative slots of row j are NX[g, 0] ^ ND[g, j]
+    for every i, so the row's word is split once into its positive and negative slots.
     """
     G, n = Xp.shape
     m = acc.shape[0]
     for rg in nb.prange(groups):
         j0, j1 = _row_range(rg, groups, m)
+        spare = np.zeros(n, dtype=np.int64)  # the odd last row's partner, discarded
         for b0 in range(0, G, kblock):
             b1 = min(G, b0 + kblock)
-            for j in range(j0, j1):
-                row = acc[j]
-                tot = 0
-                for g in range(b0, b1):
-                    d = Dp[g, j]
-                    nd = ND[g, j]
-                    ls = gshift[g]
-                    xg = Xp[g]
-                    ng = NX[g]
-                    for i in range(n):
-                        t = xg[i] & d
-                        c = popcount64(t)
-                        tot += c
-                        row[i] += (c - 2 * popcount64(t & (ng[i] ^ nd))) << ls
-                inc[j] += tot
+            for j in range(j0, j1, 2):
+                pair = j + 1 < j1
+                r0 = acc[j]
+                r1 = acc[j + 1] if pair else spare
+                tot0 = 0
+                tot1 = 0
+                g = b0
+                while g < b1:
+                    d0 = Dp[g, j]
+                    d1 = Dp[g, j + 1] if pair else np.uint64(0)
+                    nd0 = ND[g, j]
+                    nd1 = ND[g, j + 1] if pair else np.uint64(0)
+                    step = 1
+                    if gu[g] != 0 and n > 0:
+                        c = NX[g, 0]
+                        h = g + 1
+                        ls = gshift[g]
+                        if (g + 3 < b1 and gu[h] != 0 and gu[g + 2] != 0 and gu[g + 3] != 0
+                                and gshift[h] == ls and gshift[g + 2] == ls
+                                and gshift[g + 3] == ls):
+                            t0, t1 = _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j,
+                                                   j + 1 if pair else j, gshift[g], n)
+                            step = 4
+                        elif h < b1 and gu[h] != 0 and gshift[h] == gshift[g]:
+                            e = NX[h, 0]
+                            t0, t1 = _pair_packed2(
+                                r0, r1, Xp[g], Xp[h], d0, d1, c ^ nd0, c ^ nd1,
+                                Dp[h, j], Dp[h, j + 1] if pair else np.uint64(0),
+                                e ^ ND[h, j], e ^ (ND[h, j + 1] if pair else np.uint64(0)),
+                                gshift[g], n)
+                            step = 2
+                        else:
+                            t0, t1 = _pair_packed(r0, r1, Xp[g], d0, d1, c ^ nd0, c ^ nd1,
+                                                  gshift[g], n)
+                    else:
+                        t0, t1 = _pair_packed_signed(r0, r1, Xp[g], NX[g], d0, d1, nd0, nd1,
+                                                     gshift[g], n)
+                    tot0 += t0
+                    tot1 += t1
+                    g += step
+                inc[j] += tot0
+                if pair:
+                    inc[j + 1] += tot1
+
+
+@nb.njit(cache=True)
+def group_uniform(xu, order, gstart):  # pragma: no cover - numba
+    """gu int8 [G]: 1 when every outer product of group g (order[gstart[g] : gstart[g + 1]])
+    has uniform x signs (xu[k] != 1, :func:`.comparator.uniform_sign`), else 0."""
+    G = gstart.shape[0] - 1
+    gu = np.ones(G, dtype=np.int8)
+    for g in range(G):
+        for p in range(gstart[g], gstart[g + 1]):
+            if xu[order[p]] == 1:
+                gu[g] = 0
+    return gu
 
 
 def accumulate_fast_any(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, bl: int, kblock: int,
@@ -512,10 +686,18 @@ def accumulate_fast_any(X, xs, xu, D, ds, lsh, rsh, active, acc, inc, bl: int, k
         Dp = np.empty((G, m), dtype=np.uint64)
         ND = np.empty((G, m), dtype=np.uint64)
         pack_groups(X, xs, D, ds, order, gstart, bl, Xp, NX, Dp, ND)
-        for_threads(accumulate_packed)(Xp, NX, Dp, ND, gshift, acc, inc,
-                                       max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
+        accumulate_groups_packed(Xp, NX, Dp, ND, group_uniform(xu, order, gstart), gshift,
+                                 acc, inc, groups)
     if rest.any():
         plain(X, xs, xu, D, ds, lsh, rsh, rest, acc, inc, kblock, groups)
+
+
+def accumulate_groups_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, groups: int) -> None:
+    """:func:`accumulate_packed` (its serial variant on one numba thread) with its k block
+    sized from the accumulation kernels' cache budget (:data:`KBLOCK_CACHE_BYTES`)."""
+    n = Xp.shape[1]
+    for_threads(accumulate_packed)(Xp, NX, Dp, ND, gu, gshift, acc, inc,
+                                   max(1, KBLOCK_CACHE_BYTES // (16 * n)), groups)
 
 
 def kernel_layout(n: int, m: int, words: int,

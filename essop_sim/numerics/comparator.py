@@ -44,6 +44,14 @@ MASK_PAD = 63
 
 
 @nb.njit(cache=True, inline="always")
+def round_magnitude(y, qmax):  # pragma: no cover - numba
+    """q = round-half-up(y) clipped to qmax, for 0 <= y (float64, exact) and qmax = 2^w: the
+    comparator's magnitude register (int32)."""
+    fl = np.int32(y)
+    return min(fl + np.int32(y - fl >= 0.5), qmax)
+
+
+@nb.njit(cache=True, inline="always")
 def quantize_row(a_row, e, w, q_out, sign_out):  # pragma: no cover - numba
     """q_out[i] = round-half-up(|a_row[i]| * 2^(w - e)) clipped to [0, 2^w]; sign masks 0/-1.
 
@@ -57,14 +65,11 @@ def quantize_row(a_row, e, w, q_out, sign_out):  # pragma: no cover - numba
     if -1022 <= sh <= 1023:
         scale = math.ldexp(1.0, sh)
         for i in range(n):
-            y = abs(np.float64(a_row[i])) * scale  # exact power-of-two scaling, y <= 2^w
-            fl = np.int32(y)
-            q_out[i] = min(fl + np.int32(y - fl >= 0.5), qmax)
+            # exact power-of-two scaling, y <= 2^w
+            q_out[i] = round_magnitude(abs(np.float64(a_row[i])) * scale, qmax)
     else:  # 2^sh is not a normal double: scale each element (underflow only gives q = 0)
         for i in range(n):
-            y = math.ldexp(abs(np.float64(a_row[i])), sh)
-            fl = np.int32(y)
-            q_out[i] = min(fl + np.int32(y - fl >= 0.5), qmax)
+            q_out[i] = round_magnitude(math.ldexp(abs(np.float64(a_row[i])), sh), qmax)
 
 
 @intrinsic

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...config import HardwareConfig
 from ...errors import ConfigError
-from ...numerics import and_counter, comparator, shift_scaler
+from ...numerics import and_counter, comparator, packed_streams, shift_scaler
 from ...numerics.lfsr import RngBanks
 from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
@@ -104,8 +104,11 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     # when the machine is oversubscribed (a parallel region waits for a descheduled thread);
     # numerics.threads also leaves out the cores other processes keep busy.
     # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
-    # word (and_counter.packs), else W.
-    cell_words = 1.0 / (64 // bl) if and_counter.packs(bl, m) else words
+    # word (and_counter.packs, or streams built packed: packed_streams.fits, whose stream modes
+    # are known only in _essop; this is an estimate for the thread count), else W.
+    packed = and_counter.packs(bl, m) or (bl in packed_streams.SLOT_BLS and w <= 8
+                                          and rng.sharing != "element")
+    cell_words = 1.0 / (64 // bl) if packed else words
     work = K * (n * m * cell_words + (n + m) * bl)
     with limited(choose_threads(work, SERIAL_WORK)):
         return _essop(x, delta, config, seed, chunk, stream_method, timings)
@@ -175,6 +178,14 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     # the serial variants on one thread (numerics.threads)
     streams_both = for_threads(comparator.streams_both)
     accumulate_checked = for_threads(and_counter.accumulate_checked)
+    accumulate_plain = for_threads(and_counter.accumulate_fast)
+    packed = for_threads(packed_streams.packed_streams)
+    # Short streams whose slots fill a word: built packed, when the update packs at all
+    # (and_counter.packs) and every cell counts (no sparsity mask: masked_ones reads X and D).
+    slot_streams = (mcols is None
+                    and packed_streams.fits(bl, mode_x, mode_d, ndtype))
+    if slot_streams:
+        Qx, Qd = packed_streams.byte_buffers(min(chunk, K), n, m, bl)
     # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
     stasks = 1 if threads == 1 else max(1, min(4 * threads, K))
     cap = min(chunk, K)  # chunk buffers, reused
@@ -193,6 +204,11 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
                 for b, buf in zip(banks, R_buf, strict=True):
                     b.take(kc * bl, buf)
             continue
+        act = active[k0:k1]
+        # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
+        fast = counter_safe and (
+            (float(and_counter.max_abs_int(acc)) if k0 else 0.0)  # acc is zero before chunk 0
+            + float(vmax[k0:k1].sum()) * (1.0 + 1e-9) <= acc_room)
         t0 = clock()
         xs = shift_scaler.kernel_array(x[k0:k1])
         ds = shift_scaler.kernel_array(delta[k0:k1])
@@ -203,6 +219,26 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             for b, buf in zip(banks, R_buf, strict=True):
                 b.take(kc * bl, buf)
             Rx, Rd = (buf[:kc * bl + pad] for buf in R_buf)
+        if fast and slot_streams:
+            # streams built straight into packed words (BL 1, 2, 4, 8: numerics.packed_streams)
+            order, gstart, gshift, rest = and_counter.packed_plan(lsh[k0:k1], rsh[k0:k1], act,
+                                                                  64 // bl)
+            G = gshift.size
+            Xp, NX = np.empty((G, n), dtype=np.uint64), np.empty((G, n), dtype=np.uint64)
+            Dp, ND = np.empty((G, m), dtype=np.uint64), np.empty((G, m), dtype=np.uint64)
+            with numba.parallel_chunksize(1):
+                packed(xs, ex[k0:k1], Rx, ds, ed[k0:k1], Rd, order, gstart,
+                       packed_streams.kinds(act, rest), stride, bl, w, Xp, NX, Dp, ND, X, Xs,
+                       Xu, D, Ds, Qx, Qd, min(stasks, kc))
+            t1 = clock()
+            t_streams += t1 - t0
+            gu = and_counter.group_uniform(Xu, order, gstart)
+            and_counter.accumulate_groups_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, groups)
+            if rest.any():
+                accumulate_plain(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], rest, acc, inc,
+                                 kblock, groups)
+            t_acc += clock() - t1
+            continue
         # Dynamic schedule, one task at a time: the streams are split into a few coarse tasks
         # per thread, so a thread that the OS deschedules on a shared machine does not hold up
         # the other. (Not for the accumulation: its row groups each stream the whole chunk,
@@ -212,11 +248,6 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
                          D, Ds, stride, bl, w, min(stasks, kc))
         t1 = clock()
         t_streams += t1 - t0
-        act = active[k0:k1]
-        # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
-        fast = counter_safe and (
-            (float(and_counter.max_abs_int(acc)) if k0 else 0.0)  # acc is zero before chunk 0
-            + float(vmax[k0:k1].sum()) * (1.0 + 1e-9) <= acc_room)
         if fast:
             and_counter.accumulate_fast_any(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], act,
                                             acc, inc, bl, kblock, groups)

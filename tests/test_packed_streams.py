@@ -1,0 +1,173 @@
+"""Streams built straight into packed words (numerics.packed_streams, BL 1, 2, 4, 8, 16, 32)
+against the two steps they replace, comparator.streams_both then and_counter.pack_groups, bit
+for bit; and end to end, essop_outer_product with them against the path without them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+import pytest
+
+from essop_sim.config import HardwareConfig
+from essop_sim.datapaths.essop import numerics as essop_numerics
+from essop_sim.numerics import and_counter, comparator, packed_streams
+from essop_sim.numerics.threads import serial_variant
+
+
+def operands(rg, K, rows, w):
+    """[K, rows] float32 operands with every kind of row: mixed signs, all positive, all
+    negative, all zero, and elements at the row's top (q = 2^w exactly) or tiny (q = 0)."""
+    a = rg.standard_normal((K, rows)).astype(np.float32)
+    kind = rg.integers(0, 4, K)
+    a[kind == 1] = np.abs(a[kind == 1])
+    a[kind == 2] = -np.abs(a[kind == 2])
+    a[rg.random(K) < 0.05] = 0.0
+    e = rg.integers(-4, 5, K).astype(np.int64)
+    a *= np.exp2(e - 3).astype(np.float32)[:, None]  # |a| < 2^e: u = |a| 2^-e < 1
+    top = rg.random((K, rows)) < 0.1
+    a[top] = (np.sign(a[top]) * np.exp2(e)[:, None].repeat(rows, 1)[top]).astype(np.float32)
+    return a, e
+
+
+def both_ways(rg, K, n, m, bl, w, restart, tasks, serial):
+    """(expected, got): pack_groups(streams_both(...)) and packed_streams(...) outputs."""
+    x, ex = operands(rg, K, n, w)
+    d, ed = operands(rg, K, m, w)
+    stride = 0 if restart else bl
+    N = (K * stride if stride else 0) + bl + comparator.MASK_PAD
+    Rx = rg.integers(0, 1 << w, (N, 1)).astype(np.uint8)
+    Rd = rg.integers(0, 1 << w, (N, 1)).astype(np.uint8)
+    X = np.empty((K, 1, n), np.uint64)
+    D = np.empty((K, 1, m), np.uint64)
+    Xs, Ds, Xu = np.empty((K, n), np.int8), np.empty((K, m), np.int8), np.empty(K, np.int8)
+    comparator.streams_both(x, ex, Rx, comparator.MODE_MASK, X, Xs, Xu, d, ed, Rd,
+                            comparator.MODE_MASK, D, Ds, stride, bl, w, 2)
+    lsh = rg.integers(0, 3, K).astype(np.int64)
+    rsh = np.where(rg.random(K) < 0.2, rg.integers(1, 9, K), 0).astype(np.int64)
+    lsh[rsh > 0] = 0
+    active = rg.random(K) < 0.9
+    order, gstart, gshift, rest = and_counter.packed_plan(lsh, rsh, active, 64 // bl)
+    G = gshift.size
+    want = [np.empty((G, n), np.uint64), np.empty((G, n), np.uint64),
+            np.empty((G, m), np.uint64), np.empty((G, m), np.uint64)]
+    and_counter.pack_groups(X, Xs, D, Ds, order, gstart, bl, *want)
+    got = [np.full_like(a, 7) for a in want]
+    X2, D2 = np.zeros_like(X), np.zeros_like(D)
+    Xs2, Ds2, Xu2 = np.full_like(Xs, 3), np.full_like(Ds, 3), np.full_like(Xu, 3)
+    Qx, Qd = packed_streams.byte_buffers(K, n, m, bl)
+    kernel = serial_variant(packed_streams.packed_streams) if serial else \
+        packed_streams.packed_streams
+    kernel(x, ex, Rx, d, ed, Rd, order, gstart, packed_streams.kinds(active, rest), stride, bl,
+           w, *got, X2, Xs2, Xu2, D2, Ds2, Qx, Qd, tasks)
+    built = np.union1d(order, np.flatnonzero(rest))  # every active k
+    plain = np.flatnonzero(rest)
+    expected = want + [Xs[built], Ds[built], Xu[built], X[plain], D[plain]]
+    result = got + [Xs2[built], Ds2[built], Xu2[built], X2[plain], D2[plain]]
+    return expected, result
+
+
+@pytest.mark.parametrize("bl", packed_streams.SLOT_BLS)
+def test_packed_streams_equal_streams_then_pack(bl):
+    rg = np.random.default_rng(bl)
+    for case in range(8):
+        K = int(rg.integers(1, 300))
+        n, m = int(rg.integers(1, 80)), int(rg.integers(1, 40))
+        w = int(rg.integers(1, 9))
+        expected, result = both_ways(rg, K, n, m, bl, w, restart=case % 3 == 0,
+                                     tasks=int(rg.integers(1, 6)), serial=case % 2 == 0)
+        for want, got in zip(expected, result, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=f"case {case}: K {K} n {n} m {m} "
+                                                             f"w {w}")
+
+
+def test_full_magnitude_sets_its_slot():
+    """q = 2^8 = 256 does not fit a byte: its slot must still be all ones (and only its slot)."""
+    bl, K, n = 8, 8, 3
+    x = np.zeros((K, n), np.float32)
+    x[2, 1] = 1.0  # e = 0: u = 1, q = 256
+    x[5, 1] = 0.75  # q = 192
+    d = np.ones((K, 1), np.float32)  # q = 256 everywhere
+    e = np.zeros(K, np.int64)
+    R = np.full((K * bl + comparator.MASK_PAD, 1), 255, np.uint8)  # only q = 256 beats 255
+    order = np.arange(K, dtype=np.int64)
+    gstart = np.array([0, K], dtype=np.int64)
+    Xp, NX = np.empty((1, n), np.uint64), np.empty((1, n), np.uint64)
+    Dp, ND = np.empty((1, 1), np.uint64), np.empty((1, 1), np.uint64)
+    Qx, Qd = packed_streams.byte_buffers(K, n, 1, bl)
+    scratch = [np.empty((K, 1, n), np.uint64), np.empty((K, n), np.int8), np.empty(K, np.int8),
+               np.empty((K, 1, 1), np.uint64), np.empty((K, 1), np.int8)]
+    packed_streams.packed_streams(x, e, R, d, e, R, order, gstart,
+                                  np.full(K, packed_streams.GROUPED, np.int8), bl, bl, 8, Xp, NX,
+                                  Dp, ND, *scratch, Qx, Qd, 1)
+    assert list(Xp[0]) == [0, 0xFF << 16, 0]
+    assert int(Dp[0, 0]) == (1 << 64) - 1
+
+
+def test_fits():
+    mask = comparator.MODE_MASK
+    assert packed_streams.fits(8, mask, mask, np.uint8)
+    assert packed_streams.fits(32, mask, mask, np.uint8)
+    assert not packed_streams.fits(7, mask, mask, np.uint8)  # slots would not fill the word
+    assert not packed_streams.fits(64, mask, mask, np.uint8)
+    assert not packed_streams.fits(8, mask, mask, np.uint32)  # w > 8
+    assert not packed_streams.fits(8, comparator.MODE_ELEMENT, mask, np.uint8)
+
+
+def _essop_both(x, d, config, seed, chunk, monkeypatch, calls):
+    """essop_outer_product with slot streams (counting packed_streams' calls in ``calls``),
+    without them, and without any packing."""
+    kernel = packed_streams.packed_streams
+
+    def counted(*args):
+        calls.append(args[10])  # BL
+        return kernel(*args)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(packed_streams, "packed_streams", counted)
+        out = [essop_numerics.essop_outer_product(x, d, config, seed, chunk=chunk)]
+    with monkeypatch.context() as mp:
+        mp.setattr(packed_streams, "fits", lambda *a: False)
+        out.append(essop_numerics.essop_outer_product(x, d, config, seed, chunk=chunk))
+        mp.setattr(and_counter, "PACK_MIN_ROW_SLOTS", 1 << 30)
+        out.append(essop_numerics.essop_outer_product(x, d, config, seed, chunk=chunk))
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_essop_outer_product_unchanged(threads, monkeypatch):
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip("needs two numba threads")
+    base = HardwareConfig()
+    rg = np.random.default_rng(40 + threads)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    calls = []
+    try:
+        for trial in range(12):
+            bl = packed_streams.SLOT_BLS[trial % len(packed_streams.SLOT_BLS)]
+            K, n, m = int(rg.integers(20, 400)), int(rg.integers(1, 70)), int(rg.integers(1, 50))
+            x = rg.standard_normal((K, n)).astype(np.float32)
+            if trial % 2:
+                x = np.maximum(x, 0)  # ReLU inputs: uniform x signs
+            x *= ((rg.random((K, 1)) < 0.9)
+                  * np.exp2(rg.integers(-25, 3, (K, 1)))).astype(np.float32)
+            d = (rg.standard_normal((K, m)) * 1e-3).astype(np.float32)
+            e = base.essop
+            config = dataclasses.replace(base, essop=dataclasses.replace(
+                e, bitstream_length=bl,
+                comparator_bits=int(rg.integers(3, 9)),
+                accumulator_fraction_bits=int(rg.integers(0, 12)),
+                rng=dataclasses.replace(e.rng, sequence=("restart", "continue")[trial % 2]),
+                scaling=dataclasses.replace(e.scaling,
+                                            granularity=("vector", "batch")[trial % 3 == 0])))
+            with_slots, without, unpacked = _essop_both(x, d, config, trial,
+                                                        int(rg.integers(8, 200)), monkeypatch,
+                                                        calls)
+            for other in (without, unpacked):
+                np.testing.assert_array_equal(with_slots.raw, other.raw, err_msg=str(trial))
+                assert with_slots.activity == other.activity
+    finally:
+        numba.set_num_threads(saved)
+    assert set(calls) == set(packed_streams.SLOT_BLS)  # the slot streams ran at every BL
