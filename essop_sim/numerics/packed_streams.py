@@ -82,7 +82,7 @@ def _make_lt_slots(bl: int):
             oarr = context.make_array(signature.args[4])(context, builder, args[4])
             i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
             lanes = ir.VectorType(i8, 64)
-            chunk = ir.IntType(8 * bl)  # one slot's bytes of bl consecutive elements
+            chunk = ir.IntType(8 * bl)  # one slot's bytes of bl consecutive elements (bl <= 8)
             nums = builder.load(builder.bitcast(rarr.data, lanes.as_pointer()), align=1)
             qbase = builder.bitcast(qarr.data, i8.as_pointer())
             pitch = cgutils.unpack_tuple(builder, qarr.shape, 2)[1]
@@ -98,12 +98,24 @@ def _make_lt_slots(bl: int):
                        for e in range(bl)]
             with cgutils.for_range(builder, blocks) as loop:
                 i0 = builder.mul(loop.index, ir.Constant(n.type, bl))
-                vec = ir.Constant(ir.VectorType(chunk, slots), ir.Undefined)
-                for s in range(slots):
-                    ptr = builder.bitcast(builder.gep(bases[s], [i0]), chunk.as_pointer())
-                    vec = builder.insert_element(vec, builder.load(ptr, align=1),
-                                                 ir.Constant(i32, s))
-                qv = builder.bitcast(vec, lanes)
+                if bl <= 8:  # slots as integer elements of one vector (i8 .. i64)
+                    vec = ir.Constant(ir.VectorType(chunk, slots), ir.Undefined)
+                    for s in range(slots):
+                        ptr = builder.bitcast(builder.gep(bases[s], [i0]), chunk.as_pointer())
+                        vec = builder.insert_element(vec, builder.load(ptr, align=1),
+                                                     ir.Constant(i32, s))
+                    qv = builder.bitcast(vec, lanes)
+                else:  # 16 or 32 bytes per slot: byte vectors, concatenated (no i128 / i256)
+                    parts = [builder.load(builder.bitcast(builder.gep(bases[s], [i0]),
+                                                          ir.VectorType(i8, bl).as_pointer()),
+                                          align=1) for s in range(slots)]
+                    while len(parts) > 1:
+                        width = 2 * parts[0].type.count
+                        parts = [builder.shuffle_vector(
+                            parts[p], parts[p + 1], ir.Constant(ir.VectorType(i32, width),
+                                                                list(range(width))))
+                            for p in range(0, len(parts), 2)]
+                    qv = parts[0]
                 for e in range(bl):
                     i = builder.add(i0, ir.Constant(n.type, e))
                     inside = builder.icmp_signed("<", i, n)
