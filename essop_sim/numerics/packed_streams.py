@@ -154,7 +154,7 @@ def _quantize_bytes(a_row, e, w, q, signs, q8):  # pragma: no cover - numba
     return uniform_sign(signs[:rows]), top > 255
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full, rg, slot_rows,
                 out, neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
@@ -204,7 +204,7 @@ def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full
     _lt_slots(BL, rg, Q, slot_rows, full, out)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _lt_slots(BL, rg, Q, slot_rows, full, out):  # pragma: no cover - numba
     if BL == 8:
         _lt_slots8(rg, Q, slot_rows, full, out)
@@ -218,6 +218,13 @@ def _lt_slots(BL, rg, Q, slot_rows, full, out):  # pragma: no cover - numba
         _lt_slots2(rg, Q, slot_rows, full, out)
     else:
         _lt_slots1(rg, Q, slot_rows, full, out)
+
+
+@nb.njit(cache=True)
+def _plain_side(a_row, e, R, off, BL, w, words_k, signs_k, q, tab):  # pragma: no cover - numba
+    """:func:`.comparator._vector_streams` of one vector in MODE_MASK, compiled once (not
+    inlined: the right-shifted k are few, and inlining it twice doubled the compile time)."""
+    return _vector_streams(a_row, e, R, off, BL, w, MODE_MASK, words_k, signs_k, q, tab)
 
 
 #: How each k of a chunk is built by :func:`packed_streams`.
@@ -262,10 +269,8 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
                 Xu[k], Fx[k] = _quantize_bytes(xa[k], ex[k], w, q, Xs[k], Qx[k])
                 Ud[k], Fd[k] = _quantize_bytes(da[k], ed[k], w, q, Ds[k], Qd[k])
             elif kind[k] == PLAIN:
-                Xu[k] = _vector_streams(xa[k], ex[k], Rx, k * stride, BL, w, MODE_MASK, X[k],
-                                        Xs[k], q, tab)
-                _vector_streams(da[k], ed[k], Rd, k * stride, BL, w, MODE_MASK, D[k], Ds[k], q,
-                                tab)
+                Xu[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k], Xs[k], q, tab)
+                _plain_side(da[k], ed[k], Rd, k * stride, BL, w, D[k], Ds[k], q, tab)
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
         zero = np.zeros(rows, dtype=np.uint64)
