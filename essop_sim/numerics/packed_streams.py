@@ -32,7 +32,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .comparator import MODE_MASK, _vector_streams, quantize_row, uniform_sign
+from .comparator import MODE_MASK, lt_words, quantize_row, uniform_sign
 
 #: Bitstream lengths whose P = 64 // BL slots fill a word exactly.
 SLOT_BLS = (1, 2, 4, 8, 16, 32)
@@ -221,10 +221,20 @@ def _lt_slots(BL, rg, Q, slot_rows, full, out):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True)
-def _plain_side(a_row, e, R, off, BL, w, words_k, signs_k, q, tab):  # pragma: no cover - numba
-    """:func:`.comparator._vector_streams` of one vector in MODE_MASK, compiled once (not
-    inlined: the right-shifted k are few, and inlining it twice doubled the compile time)."""
-    return _vector_streams(a_row, e, R, off, BL, w, MODE_MASK, words_k, signs_k, q, tab)
+def _plain_side(a_row, e, R, off, BL, w, word, signs, q):  # pragma: no cover - numba
+    """The plain stream of one vector, as :func:`.comparator.streams_both` builds it in
+    MODE_MASK for one word (BL <= 64; R has :data:`.comparator.MASK_PAD` rows after the chunk's
+    last number): quantise, one 64-number compare per element, bits past BL cleared. Returns the
+    vector's :func:`.comparator.uniform_sign`. Compiled once, not inlined: the right-shifted k
+    are few, and the general stream builder inlined twice doubled the compile time."""
+    n = a_row.shape[0]
+    quantize_row(a_row, e, w, q, signs)
+    lt_words(R, off, q[:n], word)
+    if BL < 64:
+        keep = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
+        for i in range(n):
+            word[i] &= keep
+    return uniform_sign(signs)
 
 
 #: How each k of a chunk is built by :func:`packed_streams`.
@@ -237,7 +247,8 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
     """Packed streams of a chunk's groups, and the plain streams of its right-shifted k.
 
     xa [K, n], da [K, m] operands; ex, ed [K] int64 exponents; Rx, Rd uint8 random numbers
-    [N, 1] (outer product k reads rows k*stride .. k*stride + BL - 1); order, gstart: the
+    [N, 1] (outer product k reads rows k*stride .. k*stride + BL - 1, and the plain streams up
+    to :data:`.comparator.MASK_PAD` rows past the chunk's last); order, gstart: the
     groups of :func:`.and_counter.packed_plan` (P = 64 // BL slots, BL in :data:`SLOT_BLS`);
     kind int8 [K]: :data:`GROUPED` for the k in groups, :data:`PLAIN` for the right-shifted k,
     :data:`SKIP` for the inactive ones. Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what
@@ -263,14 +274,13 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
     Ud = np.empty(K, dtype=np.int8)
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
-        tab = np.empty((1, 1), dtype=np.uint64)
         for k in range(tk * K // tasks, (tk + 1) * K // tasks):
             if kind[k] == GROUPED:
                 Xu[k], Fx[k] = _quantize_bytes(xa[k], ex[k], w, q, Xs[k], Qx[k])
                 Ud[k], Fd[k] = _quantize_bytes(da[k], ed[k], w, q, Ds[k], Qd[k])
             elif kind[k] == PLAIN:
-                Xu[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k], Xs[k], q, tab)
-                _plain_side(da[k], ed[k], Rd, k * stride, BL, w, D[k], Ds[k], q, tab)
+                Xu[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k, 0], Xs[k], q)
+                _plain_side(da[k], ed[k], Rd, k * stride, BL, w, D[k, 0], Ds[k], q)
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
         zero = np.zeros(rows, dtype=np.uint64)
