@@ -105,14 +105,22 @@ def test_full_magnitude_sets_its_slot():
     assert int(Dp[0, 0]) == (1 << 64) - 1
 
 
-def test_fits():
+def test_fits(monkeypatch):
+    monkeypatch.setattr(packed_streams, "MIN_CELL_SLOTS", 1024)
     mask = comparator.MODE_MASK
-    assert packed_streams.fits(8, mask, mask, np.uint8)
-    assert packed_streams.fits(32, mask, mask, np.uint8)
-    assert not packed_streams.fits(7, mask, mask, np.uint8)  # slots would not fill the word
-    assert not packed_streams.fits(64, mask, mask, np.uint8)
-    assert not packed_streams.fits(8, mask, mask, np.uint32)  # w > 8
-    assert not packed_streams.fits(8, comparator.MODE_ELEMENT, mask, np.uint8)
+    assert packed_streams.fits(8, mask, mask, np.uint8, 16, 8)
+    assert packed_streams.fits(32, mask, mask, np.uint8, 32, 16)
+    assert not packed_streams.fits(32, mask, mask, np.uint8, 27, 16)  # 2 * 432 < 1024
+    assert not packed_streams.fits(7, mask, mask, np.uint8, 99, 99)  # slots not filling a word
+    assert not packed_streams.fits(64, mask, mask, np.uint8, 99, 99)
+    assert not packed_streams.fits(8, mask, mask, np.uint32, 99, 99)  # w > 8
+    assert not packed_streams.fits(8, comparator.MODE_ELEMENT, mask, np.uint8, 99, 99)
+
+
+@pytest.fixture(autouse=True)
+def any_size(monkeypatch):
+    """Build streams packed whatever the size (the shapes here are small)."""
+    monkeypatch.setattr(packed_streams, "MIN_CELL_SLOTS", 0)
 
 
 def _essop_both(x, d, config, seed, chunk, monkeypatch, calls):

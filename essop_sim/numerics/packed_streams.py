@@ -38,11 +38,19 @@ from .comparator import MODE_MASK, lt_words, quantize_row, uniform_sign
 SLOT_BLS = (1, 2, 4, 8, 16, 32)
 
 
-def fits(bl: int, mode_x: int, mode_d: int, number_dtype: type) -> bool:
+#: Least P * n * m (slots per word times cells) for which :func:`fits` builds streams packed:
+#: a group costs a fixed amount besides its elements, and with few slots and narrow rows that
+#: cost outweighs the saving (ResNet-32 conv1, n 27, m 16: BL 32 (P 2, 864) 15% slower than
+#: streams built one by one, BL 16 (1728) 12% faster; scripts/bench_short_streams.py).
+MIN_CELL_SLOTS = 1024
+
+
+def fits(bl: int, mode_x: int, mode_d: int, number_dtype: type, n: int, m: int) -> bool:
     """Whether :func:`packed_streams` builds these streams: BL in :data:`SLOT_BLS`, a shared
-    sequence on both sides compared 64 at a time (MODE_MASK), with byte random numbers."""
+    sequence on both sides compared 64 at a time (MODE_MASK), with byte random numbers, and
+    (64 // BL) n m >= :data:`MIN_CELL_SLOTS`."""
     return (bl in SLOT_BLS and mode_x == mode_d == MODE_MASK
-            and np.dtype(number_dtype) == np.uint8)
+            and np.dtype(number_dtype) == np.uint8 and (64 // bl) * n * m >= MIN_CELL_SLOTS)
 
 
 def _make_lt_slots(bl: int):

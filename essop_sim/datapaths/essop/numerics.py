@@ -106,8 +106,9 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
     # word (and_counter.packs, or streams built packed: packed_streams.fits, whose stream modes
     # are known only in _essop; this is an estimate for the thread count), else W.
-    packed = and_counter.packs(bl, m) or (bl in packed_streams.SLOT_BLS and w <= 8
-                                          and rng.sharing != "element")
+    packed = and_counter.packs(bl, m) or (
+        bl in packed_streams.SLOT_BLS and w <= 8 and rng.sharing != "element"
+        and (64 // bl) * n * m >= packed_streams.MIN_CELL_SLOTS)
     cell_words = 1.0 / (64 // bl) if packed else words
     work = K * (n * m * cell_words + (n + m) * bl)
     with limited(choose_threads(work, SERIAL_WORK)):
@@ -183,7 +184,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     # Short streams whose slots fill a word: built packed, when the update packs at all
     # (and_counter.packs) and every cell counts (no sparsity mask: masked_ones reads X and D).
     slot_streams = (mcols is None
-                    and packed_streams.fits(bl, mode_x, mode_d, ndtype))
+                    and packed_streams.fits(bl, mode_x, mode_d, ndtype, n, m))
     if slot_streams:
         Qx, Qd = packed_streams.byte_buffers(min(chunk, K), n, m, bl)
     # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
