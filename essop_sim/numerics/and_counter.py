@@ -475,38 +475,10 @@ def _pair_packed(r0, r1, xg, d0, d1, m0, m1, ls, n):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _pair_packed2(r0, r1, xa, xb, da0, da1, ma0, ma1, db0, db1, mb0, mb1, ls,
-                  n):  # pragma: no cover - numba
-    """:func:`_pair_packed` for two groups a, b of the same left shift at once: their counts
-    are summed in registers and each accumulator element is updated once for both."""
-    pa0 = da0 & ~ma0
-    na0 = da0 & ma0
-    pa1 = da1 & ~ma1
-    na1 = da1 & ma1
-    pb0 = db0 & ~mb0
-    nb0 = db0 & mb0
-    pb1 = db1 & ~mb1
-    nb1 = db1 & mb1
-    t0 = 0
-    t1 = 0
-    for i in range(n):
-        x = xa[i]
-        y = xb[i]
-        a0 = popcount64(x & pa0) + popcount64(y & pb0)
-        b0 = popcount64(x & na0) + popcount64(y & nb0)
-        a1 = popcount64(x & pa1) + popcount64(y & pb1)
-        b1 = popcount64(x & na1) + popcount64(y & nb1)
-        t0 += a0 + b0
-        t1 += a1 + b1
-        r0[i] += (a0 - b0) << ls
-        r1[i] += (a1 - b1) << ls
-    return t0, t1
-
-
-@nb.njit(cache=True, inline="always")
 def _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j, jj, ls, n):  # pragma: no cover - numba
-    """:func:`_pair_packed2` for four groups g .. g + 3 of the same left shift (rows j and jj;
-    jj == j for an odd last row, whose results the caller discards)."""
+    """:func:`_pair_packed` for four groups g .. g + 3 of the same left shift at once (rows j
+    and jj; jj == j for an odd last row, whose results the caller discards): their counts are
+    summed in registers and each accumulator element is updated once for the four."""
     xa = Xp[g]
     xb = Xp[g + 1]
     xc = Xp[g + 2]
@@ -624,14 +596,6 @@ def accumulate_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, kblock,
                             t0, t1 = _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j,
                                                    j + 1 if pair else j, gshift[g], n)
                             step = 4
-                        elif h < b1 and gu[h] != 0 and gshift[h] == gshift[g]:
-                            e = NX[h, 0]
-                            t0, t1 = _pair_packed2(
-                                r0, r1, Xp[g], Xp[h], d0, d1, c ^ nd0, c ^ nd1,
-                                Dp[h, j], Dp[h, j + 1] if pair else np.uint64(0),
-                                e ^ ND[h, j], e ^ (ND[h, j + 1] if pair else np.uint64(0)),
-                                gshift[g], n)
-                            step = 2
                         else:
                             t0, t1 = _pair_packed(r0, r1, Xp[g], d0, d1, c ^ nd0, c ^ nd1,
                                                   gshift[g], n)
