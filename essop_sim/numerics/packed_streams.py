@@ -1,27 +1,29 @@
 """Short bitstreams built straight into packed words: one compare per element and group.
 
-On the packed fast path (:func:`.and_counter.accumulate_fast_any`) the P = 64 // BL outer products
-of a group share a 64-bit word, outer product k_s of the group in slot s (bits s BL .. s BL +
-BL - 1). Building every outer product's stream on its own (one 64-number compare per element
-and outer product, :func:`.comparator.lt_words`) and packing the words afterwards costs per
-element and outer product, whatever BL is. When the slots fill the word exactly (BL 1, 2, 4 or
-8) and the random numbers are bytes (comparator width w <= 8, a shared sequence per side), the
-whole packed word of an element is one 64-lane compare instead:
+On the packed fast path the P = 64 // BL outer products of a group share a 64-bit word, outer
+product k_s of the group in slot s (bits s BL .. s BL + BL - 1; groups and slots as
+:func:`.and_counter.packed_plan` and :func:`.and_counter.pack_groups` define them). Building
+every outer product's stream on its own (one 64-number compare per element and outer product,
+:func:`.comparator.lt_words`) and packing the words afterwards costs per element and outer
+product, whatever BL is. When the slots fill the word exactly (BL 1, 2, 4, 8, 16, 32) and the
+random numbers are bytes (comparator width w <= 8, a shared sequence per side), the whole packed
+word of an element is one 64-lane compare instead (:func:`packed_streams`):
 
-* lane l = s BL + t holds random number t of slot s's outer product, R[k_s stride + t]
-  (``rg``, built once per group);
-* the element's P magnitudes, one byte per slot (``qT[i]``), are widened so that slot s's byte
-  fills lanes s BL .. s BL + BL - 1 (zero-extend each byte to BL bytes and multiply by
-  0x0101...01);
-* the lanes' ``r < q`` bits are the packed word, bit l = lane l (what ``lt_words`` computes slot
-  by slot, so the words are identical).
+1. every k of the chunk, in order, quantises its rows (:func:`.comparator.quantize_row`) and
+   keeps each magnitude as a byte, min(q, 255), in a chunk buffer Q (one row per k);
+2. for each group, lane l = s BL + t of a 64-byte vector holds random number t of slot s's
+   outer product, R[k_s stride + t]; for BL consecutive elements, the P slots' BL bytes are
+   loaded into one vector (slot-major) and each element's lanes are one constant shuffle of it
+   (lane l takes slot l // BL's byte of that element); the lanes' ``r < q`` bits are the packed
+   word, bit l = lane l: bit s BL + t is stream bit t of k_s, what ``lt_words`` computes slot
+   by slot, so the words are identical.
 
 A magnitude q = 2^w = 256 does not fit a byte: it is stored as 255 and its slot's BL bits are
 set afterwards (q = 256 is above every 8-bit number, so its stream is all ones). Slots of a last,
-partial group hold q = 0 and number 0, so they stay zero. Sign masks are packed as
+partial group read an all-zero row of Q and number 0, so they stay zero. Sign masks are packed as
 :func:`.and_counter.pack_groups` packs them. Results are bit-identical to building the streams
 with :func:`.comparator.streams_both` and packing them with :func:`.and_counter.pack_groups`
-(tests/test_packed_streams.py).
+(tests/test_packed_streams.py); docs/numerics-essop.md, "Streams built packed".
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full
 
 @nb.njit(cache=True)
 def _lt_slots(BL, rg, Q, slot_rows, full, out):  # pragma: no cover - numba
+    """The ``lt_slots`` intrinsic of :func:`_make_lt_slots` for this BL (one of SLOT_BLS)."""
     if BL == 8:
         _lt_slots8(rg, Q, slot_rows, full, out)
     elif BL == 16:

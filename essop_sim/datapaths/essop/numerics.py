@@ -104,11 +104,12 @@ def essop_outer_product(x: np.ndarray, delta: np.ndarray, config: HardwareConfig
     # when the machine is oversubscribed (a parallel region waits for a descheduled thread);
     # numerics.threads also leaves out the cores other processes keep busy.
     # Accumulation words per outer product and cell: 1 / P with P = 64 // BL streams packed per
-    # word (and_counter.packs, or streams built packed: packed_streams.fits, whose stream modes
-    # are known only in _essop; this is an estimate for the thread count), else W.
-    packed = and_counter.packs(bl, m) or (
-        bl in packed_streams.SLOT_BLS and w <= 8 and rng.sharing != "element"
-        and (64 // bl) * n * m >= packed_streams.MIN_CELL_SLOTS)
+    # word (streams built packed, or packed after they are built: _essop's two packed paths),
+    # else W.
+    modes = [comparator.stream_mode(stream_method, rng.sharing == "element", size, w, bl)
+             for size in (n, m)]
+    packed = (packed_streams.fits(bl, *modes, comparator.number_dtype(w, *modes), n, m)
+              or and_counter.packs(bl, m))
     cell_words = 1.0 / (64 // bl) if packed else words
     work = K * (n * m * cell_words + (n + m) * bl)
     with limited(choose_threads(work, SERIAL_WORK)):
@@ -181,8 +182,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     accumulate_checked = for_threads(and_counter.accumulate_checked)
     accumulate_plain = for_threads(and_counter.accumulate_fast)
     packed = for_threads(packed_streams.packed_streams)
-    # Short streams whose slots fill a word: built packed, when the update packs at all
-    # (and_counter.packs) and every cell counts (no sparsity mask: masked_ones reads X and D).
+    # Short streams whose slots fill a word are built packed (packed_streams.fits) when every
+    # cell counts (with a sparsity mask, masked_ones reads the plain streams X and D).
     slot_streams = (mcols is None
                     and packed_streams.fits(bl, mode_x, mode_d, ndtype, n, m))
     if slot_streams:
@@ -221,7 +222,8 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
                 b.take(kc * bl, buf)
             Rx, Rd = (buf[:kc * bl + pad] for buf in R_buf)
         if fast and slot_streams:
-            # streams built straight into packed words (BL 1, 2, 4, 8: numerics.packed_streams)
+            # streams built straight into packed words (numerics.packed_streams); the right-
+            # shifted k get plain streams and accumulate_fast
             order, gstart, gshift, rest = and_counter.packed_plan(lsh[k0:k1], rsh[k0:k1], act,
                                                                   64 // bl)
             G = gshift.size
