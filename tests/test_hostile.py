@@ -269,10 +269,15 @@ def test_killing_a_parallel_sweep_leaves_no_live_worker(tmp_path, trace, sig, ba
 def _kills_then_resume(tmp_path, trace, capsys, kills_wanted: int, seeds: int) -> None:
     """SIGKILL a serial sweep ``kills_wanted`` times at random moments once it has started
     writing points, resume, and compare with an uninterrupted run, byte for byte."""
-    spec = write_spec(tmp_path, trace, **{"essop.bitstream_length": [8, 16, 32, 64],
+    bls = [8, 16, 32, 64]
+    spec = write_spec(tmp_path, trace, **{"essop.bitstream_length": bls,
                                           "seed": list(range(seeds))})
     ref = tmp_path / "ref"
+    started = time.monotonic()
     assert cli(capsys, "sweep", spec, "-o", ref, "--no-progress")[0] == 0
+    # A kill lands within a few points' time of a new point appearing (a fixed delay would let
+    # a fast machine finish the sweep first: no kill at all)
+    point_time = (time.monotonic() - started) / (len(bls) * seeds)
     out, rng = tmp_path / "out", random.Random(17)
     argv = [sys.executable, "-m", "essop_sim.cli", "sweep", str(spec), "-o", str(out),
             "--no-progress"]
@@ -285,7 +290,7 @@ def _kills_then_resume(tmp_path, trace, capsys, kills_wanted: int, seeds: int) -
         while (proc.poll() is None and time.monotonic() < deadline
                and (not points.exists() or len(list(points.glob("*.json"))) <= before)):
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, min(0.5, 3 * point_time)))
         if proc.poll() is None:
             proc.kill()
             kills += 1
