@@ -164,7 +164,7 @@ def _quantize_bytes(a_row, e, w, q, signs, q8):  # pragma: no cover - numba
     return uniform_sign(signs[:rows]), top > 255
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full, rg, slot_rows,
                 out, neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
@@ -188,8 +188,7 @@ def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full
         k = order[p0 + s]
         slot_rows[s] = k
         off = k * stride
-        for t in range(BL):
-            rg[s * BL + t] = R[off + t, 0]
+        rg[s * BL:(s + 1) * BL] = R[off:off + BL, 0]
         slot = ones << np.uint64(s * BL)
         if U[k] == -1:
             for r in range(rows):
@@ -299,12 +298,10 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
         rg = np.empty(64, dtype=np.uint8)
         slot_rows = np.empty(P, dtype=np.int64)
         for g in range(tk * G // tasks, (tk + 1) * G // tasks):
-            p0 = gstart[g]
-            p1 = gstart[g + 1]
-            _group_side(xa, ex, Rx, Xs, Xu, Fx, Qx, order, p0, p1, stride, BL, w, q, zero,
-                        full, rg, slot_rows, Xp[g], NX[g])
-            _group_side(da, ed, Rd, Ds, Ud, Fd, Qd, order, p0, p1, stride, BL, w, q, zero,
-                        full, rg, slot_rows, Dp[g], ND[g])
+            _group_side(xa, ex, Rx, Xs, Xu, Fx, Qx, order, gstart[g], gstart[g + 1], stride, BL,
+                        w, q, zero, full, rg, slot_rows, Xp[g], NX[g])
+            _group_side(da, ed, Rd, Ds, Ud, Fd, Qd, order, gstart[g], gstart[g + 1], stride, BL,
+                        w, q, zero, full, rg, slot_rows, Dp[g], ND[g])
 
 
 def byte_buffers(cap: int, n: int, m: int, bl: int) -> tuple[np.ndarray, np.ndarray]:
