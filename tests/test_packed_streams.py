@@ -5,10 +5,13 @@ for bit; and end to end, essop_outer_product with them against the path without 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numba
 import numpy as np
 import pytest
+from test_essop_numerics import assert_matches_reference, make_config
+from test_essop_numerics import operands as reference_operands
 
 from essop_sim.config import HardwareConfig
 from essop_sim.datapaths.essop import numerics as essop_numerics
@@ -179,3 +182,33 @@ def test_essop_outer_product_unchanged(threads, monkeypatch):
     finally:
         numba.set_num_threads(saved)
     assert set(calls) == set(packed_streams.SLOT_BLS)  # the slot streams ran at every BL
+
+
+SLOT_GRID = list(itertools.product(packed_streams.SLOT_BLS, (1, 3, 8), ("lfsr", "ideal")))
+
+
+@pytest.mark.parametrize(("bl", "w", "kind"), SLOT_GRID)
+def test_streams_built_packed_equal_per_cycle_reference(bl, w, kind, monkeypatch):
+    """The independent per-cycle model (tests/reference_essop.py) against essop_outer_product
+    with the streams built packed (forced on for these small shapes), under both sequences and
+    granularities, on the fast path (wide counter and accumulator)."""
+    calls = []
+    kernel = packed_streams.packed_streams
+
+    def counted(*args):
+        calls.append(args[10])
+        return kernel(*args)
+
+    monkeypatch.setattr(packed_streams, "packed_streams", counted)
+    idx = SLOT_GRID.index((bl, w, kind))
+    rg = np.random.default_rng(500 + idx)
+    for sub, (sequence, granularity) in enumerate(itertools.product(
+            ("continue", "restart"), ("vector", "batch"))):
+        config = make_config(bitstream_length=bl, comparator_bits=w, rng_kind=kind,
+                             rng_sequence=sequence, sc_granularity=granularity,
+                             rng_lfsr_bits=(16, 11)[sub % 2],
+                             accumulator_fraction_bits=(8, 2)[sub % 2])
+        x, d = reference_operands(rg, (9, 17)[sub % 2], 4, 3)
+        assert_matches_reference(x, d, config, int(rg.integers(0, 2**63 - 1)),
+                                 chunk=(None, 5)[sub % 2])
+    assert calls and set(calls) == {bl}  # the packed streams were built
