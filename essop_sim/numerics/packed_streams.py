@@ -164,6 +164,13 @@ def _quantize_bytes(a_row, e, w, q, signs, q8):  # pragma: no cover - numba
     return uniform_sign(signs[:rows]), top > 255
 
 
+@nb.njit(cache=True)
+def _quantize_again(a_row, e, w, q, signs):  # pragma: no cover - numba
+    """:func:`.comparator.quantize_row`, not inlined: the rare rows with a q of 256 (keeps the
+    inlined group code small to compile)."""
+    quantize_row(a_row, e, w, q, signs)
+
+
 @nb.njit(cache=True, inline="always")
 def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full, rg, slot_rows,
                 out, neg):  # pragma: no cover - numba
@@ -206,7 +213,7 @@ def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full
     for s in range(p1 - p0):  # q = 256 (above every number): the slot's bits all ones
         k = order[p0 + s]
         if F[k]:
-            quantize_row(A[k], E[k], w, q, S[k])
+            _quantize_again(A[k], E[k], w, q, S[k])
             slot = ones << np.uint64(s * BL)
             for r in range(rows):
                 full[r] |= slot & np.uint64(-np.int64(q[r] > 255))
