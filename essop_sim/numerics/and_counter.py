@@ -581,27 +581,26 @@ def accumulate_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, kblock,
                 tot1 = 0
                 g = b0
                 while g < b1:
-                    d0 = Dp[g, j]
-                    d1 = Dp[g, j + 1] if pair else np.uint64(0)
-                    nd0 = ND[g, j]
-                    nd1 = ND[g, j + 1] if pair else np.uint64(0)
+                    ls = gshift[g]
                     step = 1
-                    if gu[g] != 0 and n > 0:
-                        c = NX[g, 0]
-                        h = g + 1
-                        ls = gshift[g]
-                        if (g + 3 < b1 and gu[h] != 0 and gu[g + 2] != 0 and gu[g + 3] != 0
-                                and gshift[h] == ls and gshift[g + 2] == ls
-                                and gshift[g + 3] == ls):
-                            t0, t1 = _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j,
-                                                   j + 1 if pair else j, gshift[g], n)
-                            step = 4
-                        else:
-                            t0, t1 = _pair_packed(r0, r1, Xp[g], d0, d1, c ^ nd0, c ^ nd1,
-                                                  gshift[g], n)
+                    if (gu[g] != 0 and g + 3 < b1 and gu[g + 1] != 0 and gu[g + 2] != 0
+                            and gu[g + 3] != 0 and gshift[g + 1] == ls and gshift[g + 2] == ls
+                            and gshift[g + 3] == ls and n > 0):
+                        t0, t1 = _pair_packed4(r0, r1, Xp, Dp, ND, NX, g, j,
+                                               j + 1 if pair else j, ls, n)
+                        step = 4
                     else:
-                        t0, t1 = _pair_packed_signed(r0, r1, Xp[g], NX[g], d0, d1, nd0, nd1,
-                                                     gshift[g], n)
+                        d0 = Dp[g, j]
+                        d1 = Dp[g, j + 1] if pair else np.uint64(0)
+                        nd0 = ND[g, j]
+                        nd1 = ND[g, j + 1] if pair else np.uint64(0)
+                        if gu[g] != 0 and n > 0:
+                            c = NX[g, 0]
+                            t0, t1 = _pair_packed(r0, r1, Xp[g], d0, d1, c ^ nd0, c ^ nd1, ls,
+                                                  n)
+                        else:
+                            t0, t1 = _pair_packed_signed(r0, r1, Xp[g], NX[g], d0, d1, nd0,
+                                                         nd1, ls, n)
                     tot0 += t0
                     tot1 += t1
                     g += step
