@@ -15,7 +15,7 @@ from test_essop_numerics import operands as reference_operands
 
 from essop_sim.config import HardwareConfig
 from essop_sim.datapaths.essop import numerics as essop_numerics
-from essop_sim.numerics import and_counter, comparator, packed_streams
+from essop_sim.numerics import and_counter, comparator, packed_streams, shift_scaler
 from essop_sim.numerics.threads import serial_variant
 
 
@@ -58,16 +58,22 @@ def both_ways(rg, K, n, m, bl, w, restart, tasks, serial):
     and_counter.pack_groups(X, Xs, D, Ds, order, gstart, bl, *want)
     got = [np.full_like(a, 7) for a in want]
     X2, D2 = np.zeros_like(X), np.zeros_like(D)
-    Xs2, Ds2, Xu2 = np.full_like(Xs, 3), np.full_like(Ds, 3), np.full_like(Xu, 3)
-    Qx, Qd = packed_streams.byte_buffers(K, n, m, bl)
+    Xs2, Ds2 = np.full_like(Xs, 3), np.full_like(Ds, 3)
+    xb, db = packed_streams.SlotBytes.empty(K, n, bl), packed_streams.SlotBytes.empty(K, m, bl)
+    for side in (xb, db):  # garbage where nothing is to be read
+        side.Q[:-1], side.S[:-2], side.U[:], side.T[:] = 77, 5, 3, True
     kernel = serial_variant(packed_streams.packed_streams) if serial else \
         packed_streams.packed_streams
     kernel(x, ex, Rx, d, ed, Rd, order, gstart, packed_streams.kinds(active, rest), stride, bl,
-           w, *got, X2, Xs2, Xu2, D2, Ds2, Qx, Qd, tasks)
+           w, *got, X2, Xs2, D2, Ds2, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T, tasks)
     built = np.union1d(order, np.flatnonzero(rest))  # every active k
     plain = np.flatnonzero(rest)
-    expected = want + [Xs[built], Ds[built], Xu[built], X[plain], D[plain]]
-    result = got + [Xs2[built], Ds2[built], Xu2[built], X2[plain], D2[plain]]
+    mixed_x = order[Xu[order] == 1]  # sign masks kept for the grouped rows with mixed signs
+    mixed_d = order[np.array([len(set(Ds[k])) > 1 for k in order], dtype=bool)]
+    expected = want + [Xu[built], Xs[plain], Ds[plain], X[plain], D[plain], Xs[mixed_x],
+                       Ds[mixed_d]]
+    result = got + [xb.U[built], Xs2[plain], Ds2[plain], X2[plain], D2[plain],
+                    xb.S[mixed_x, :n], db.S[mixed_d, :m]]
     return expected, result
 
 
@@ -98,12 +104,13 @@ def test_full_magnitude_sets_its_slot():
     gstart = np.array([0, K], dtype=np.int64)
     Xp, NX = np.empty((1, n), np.uint64), np.empty((1, n), np.uint64)
     Dp, ND = np.empty((1, 1), np.uint64), np.empty((1, 1), np.uint64)
-    Qx, Qd = packed_streams.byte_buffers(K, n, 1, bl)
-    scratch = [np.empty((K, 1, n), np.uint64), np.empty((K, n), np.int8), np.empty(K, np.int8),
-               np.empty((K, 1, 1), np.uint64), np.empty((K, 1), np.int8)]
+    xb, db = packed_streams.SlotBytes.empty(K, n, bl), packed_streams.SlotBytes.empty(K, 1, bl)
+    plain = [np.empty((K, 1, n), np.uint64), np.empty((K, n), np.int8),
+             np.empty((K, 1, 1), np.uint64), np.empty((K, 1), np.int8)]
     packed_streams.packed_streams(x, e, R, d, e, R, order, gstart,
                                   np.full(K, packed_streams.GROUPED, np.int8), bl, bl, 8, Xp, NX,
-                                  Dp, ND, *scratch, Qx, Qd, 1)
+                                  Dp, ND, *plain, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T,
+                                  1)
     assert list(Xp[0]) == [0, 0xFF << 16, 0]
     assert int(Dp[0, 0]) == (1 << 64) - 1
 
@@ -212,3 +219,92 @@ def test_streams_built_packed_equal_per_cycle_reference(bl, w, kind, monkeypatch
         assert_matches_reference(x, d, config, int(rg.integers(0, 2**63 - 1)),
                                  chunk=(None, 5)[sub % 2])
     assert calls and set(calls) == {bl}  # the packed streams were built
+
+
+def edge_rows(rg, dtype, rows, n):
+    """[rows, n] floats of ``dtype`` around a random exponent e per row (moderate, at the
+    subnormal end, at the largest finite numbers): random magnitudes up to 2^e, points of the
+    8-bit grid q 2^(e - 8), its half-way points (q + 0.5) 2^(e - 8) and their neighbours one
+    ulp away, zeros of both signs, and mixed, positive and negative rows."""
+    info = np.finfo(dtype)
+    tiny, huge = info.minexp - info.nmant, info.maxexp - 1
+    out = np.empty((rows, n), dtype)
+    for r in range(rows):
+        e = int(rg.choice([rg.integers(-8, 9), rg.integers(tiny + 1, tiny + 12),
+                           rg.integers(huge - 3, huge + 1), rg.integers(tiny, huge)]))
+        grid = np.ldexp(rg.integers(0, 256, n) + rg.choice([0.0, 0.5, 0.25], n), e - 8)
+        row = np.where(rg.random(n) < 0.4, np.ldexp(rg.random(n), e), grid)
+        row = np.minimum(row, np.ldexp(1.0, e)).astype(dtype)
+        near = rg.random(n) < 0.3
+        row[near] = np.nextafter(row[near], dtype(np.inf) if r % 2 else dtype(0))
+        row[rg.random(n) < 0.1] = 0.0
+        if r % 3 == 1:
+            row = -row
+        elif r % 3 == 2:
+            row = np.where(rg.random(n) < 0.5, -row, row)
+        if r % 5 == 0:
+            row[rg.integers(0, n)] = -0.0
+        out[r] = row
+    return out
+
+
+@numba.njit(cache=False)
+def _bytes_both_ways(a, e, w, q8, s8, U, T, q_ref, s_ref):
+    q = np.empty(a.shape[1], np.int32)
+    sg = np.empty(a.shape[1], np.int8)
+    for k in range(a.shape[0]):
+        U[k], T[k] = packed_streams._quantize_bytes(a[k], e[k], w, q, sg, q8[k], s8[k])
+        comparator.quantize_row(a[k], e[k], w, q_ref[k], s_ref[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantize_bytes_equals_quantize_row(dtype):
+    """_quantize_bytes (scaled in the row's own float type when 2^(w - e) is a normal number of
+    it) against comparator.quantize_row (float64, or per element ldexp), bit for bit: bytes
+    min(q, 255), whether a q is 2^w, uniform signs and the mixed rows' sign masks; at the
+    rows' exponents and at exponents far off (2^(w - e) outside the type: the fallback)."""
+    rg = np.random.default_rng(17)
+    for n in (1, 7, 16, 27, 144):
+        a = edge_rows(rg, dtype, 60, n)
+        with np.errstate(divide="ignore"):
+            mx = np.abs(a.astype(np.float64)).max(axis=1)
+            e = np.array([shift_scaler.exponent_of(v) for v in mx], np.int64)
+        e[::7] += rg.integers(1, 300, e[::7].size)  # rows far below their exponent: q = 0 often
+        for w in (1, 5, 8):
+            q8, s8 = np.zeros((60, n), np.uint8), np.full((60, n), 9, np.int8)
+            U, T = np.empty(60, np.int8), np.empty(60, np.bool_)
+            q_ref, s_ref = np.empty((60, n), np.int32), np.empty((60, n), np.int8)
+            _bytes_both_ways(a, e, w, q8, s8, U, T, q_ref, s_ref)
+            np.testing.assert_array_equal(q8, np.minimum(q_ref, 255), err_msg=f"n {n} w {w}")
+            np.testing.assert_array_equal(T, (q_ref > 255).any(axis=1))
+            uniform = np.array([comparator.uniform_sign(s) for s in s_ref])
+            np.testing.assert_array_equal(U, uniform)
+            np.testing.assert_array_equal(s8[U == 1], s_ref[U == 1])
+            assert (s8[U != 1] == 9).all()  # uniform rows' masks are not written
+
+
+@pytest.mark.parametrize(("dtype", "itype"), [(np.float32, np.int32), (np.float64, np.int64)])
+def test_exponent_of_bits_equals_exponent_of(dtype, itype):
+    """shift_scaler.exponent_of_bits (integer operations on the bit pattern) against
+    exponent_of (frexp) on random patterns of every finite non-negative value, powers of two
+    and their neighbours, and the subnormals."""
+    rg = np.random.default_rng(3)
+    inf = np.array(np.inf, dtype).view(itype)
+    bits = rg.integers(0, inf, 20000, dtype=itype)
+    powers = np.ldexp(np.ones(1, dtype), np.arange(np.finfo(dtype).minexp - 30,
+                                                   np.finfo(dtype).maxexp)).astype(dtype)
+    powers = powers[powers > 0].view(itype)
+    small = np.arange(0, 4096, dtype=itype)  # zero and the smallest subnormals
+    bits = np.concatenate([bits, powers, powers + 1, powers - 1, small])
+    fraction, bias = shift_scaler.FORMAT[np.dtype(dtype)]
+    got = _exponents_from_bits(bits, fraction, bias)
+    want = np.array([shift_scaler.exponent_of(float(v)) for v in bits.view(dtype)])
+    np.testing.assert_array_equal(got, want)
+
+
+@numba.njit(cache=False)
+def _exponents_from_bits(bits, fraction, bias):
+    out = np.empty(bits.shape[0], np.int64)
+    for i in range(bits.shape[0]):
+        out[i] = shift_scaler.exponent_of_bits(bits[i], fraction, bias)
+    return out

@@ -28,11 +28,13 @@ with :func:`.comparator.streams_both` and packing them with :func:`.and_counter.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from .comparator import MODE_MASK, lt_words, quantize_row, uniform_sign
 
@@ -56,49 +58,84 @@ def fits(bl: int, mode_x: int, mode_d: int, number_dtype: type, n: int, m: int) 
 
 
 def _make_lt_slots(bl: int):
-    """An intrinsic ``lt_slots(rg, Q, rows, full, out)`` for one BL: out[i] = packed word of
-    (rg[l] < Q[rows[l // bl], i]) over lanes l = 0..63, OR full[i].
+    """An intrinsic ``lt_slots(R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg)`` for
+    one BL: out[i] = packed word of (R.flat[roffs[l // bl] + l % bl] < Q[rows[l // bl], i]) over
+    lanes l = 0..63, OR full[i]; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
+    ``mixed``, else ``negc``.
 
-    rg: uint8 [64] numbers by lane; Q: C-contiguous uint8 [K, pitch] magnitudes (pitch >= n
-    rounded up to bl: columns past n are read, their words not stored); rows: int64 [P] the row
-    of Q of each slot (P = 64 // bl); full: uint64 [>= n]; out: uint64 [n] (n = its length).
+    R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start; Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8
+    [.., spitch] sign masks (pitches >= n rounded up to bl: columns past n are read, their words
+    not stored); rows, srows: int64 [P] the row of Q and of S of each slot (P = 64 // bl);
+    mixed: bool; negc: uint64; full: uint64 [>= n]; out, neg: uint64 [n] (n = out's length).
     Elements go bl at a time: the P slot rows' bl bytes are loaded (P loads) into one 64-byte
     vector, slot-major, and each element's 64 lanes are one constant shuffle of it (lane l takes
-    slot l // bl's byte), then one 64-lane compare whose i1 lanes bitcast to the word.
+    slot l // bl's byte), then one 64-lane compare whose i1 lanes bitcast to the word; the sign
+    bytes the same way when ``mixed``.
     """
     slots = 64 // bl
 
+    def is_c(arr, dtype, ndim):
+        return (isinstance(arr, types.Array) and arr.dtype == dtype and arr.ndim == ndim
+                and arr.layout == "C")
+
     @intrinsic
-    def lt_slots(typingctx, rg, Q, rows, full, out):
-        if not (isinstance(rg, types.Array) and rg.dtype == types.uint8 and rg.ndim == 1
-                and isinstance(Q, types.Array) and Q.dtype == types.uint8 and Q.ndim == 2
-                and Q.layout == "C"
-                and isinstance(rows, types.Array) and rows.dtype == types.int64
-                and rows.ndim == 1 and rows.layout == "C"
-                and isinstance(full, types.Array) and full.dtype == types.uint64
-                and full.ndim == 1 and full.layout == "C"
-                and isinstance(out, types.Array) and out.dtype == types.uint64
-                and out.ndim == 1 and out.layout == "C"):
+    def lt_slots(typingctx, R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg):
+        if not (is_c(R, types.uint8, 2) and is_c(roffs, types.int64, 1)
+                and is_c(Q, types.uint8, 2) and is_c(S, types.int8, 2)
+                and is_c(rows, types.int64, 1) and is_c(srows, types.int64, 1)
+                and isinstance(mixed, types.Boolean)
+                and negc == types.uint64 and is_c(full, types.uint64, 1)
+                and is_c(out, types.uint64, 1) and is_c(neg, types.uint64, 1)):
             return None
-        sig = types.void(rg, Q, rows, full, out)
+        sig = types.void(R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg)
 
         def codegen(context, builder, signature, args):
             from numba.core import cgutils
 
-            rarr = context.make_array(signature.args[0])(context, builder, args[0])
-            qarr = context.make_array(signature.args[1])(context, builder, args[1])
-            sarr = context.make_array(signature.args[2])(context, builder, args[2])
-            farr = context.make_array(signature.args[3])(context, builder, args[3])
-            oarr = context.make_array(signature.args[4])(context, builder, args[4])
+            rarr, offarr, qarr, sarr, rowarr, srowarr = (context.make_array(signature.args[a])(
+                context, builder, args[a]) for a in range(6))
+            farr, oarr, narr = (context.make_array(signature.args[a])(context, builder, args[a])
+                                for a in (8, 9, 10))
+            mixed, negc = args[6], args[7]
             i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
             lanes = ir.VectorType(i8, 64)
-            chunk = ir.IntType(8 * bl)  # one slot's bytes of bl consecutive elements (bl <= 8)
-            nums = builder.load(builder.bitcast(rarr.data, lanes.as_pointer()), align=1)
-            qbase = builder.bitcast(qarr.data, i8.as_pointer())
-            pitch = cgutils.unpack_tuple(builder, qarr.shape, 2)[1]
-            bases = [builder.gep(qbase, [builder.mul(
-                builder.load(builder.gep(sarr.data, [ir.Constant(i64, s)])), pitch)])
-                for s in range(slots)]
+
+            def slot_values(arr):
+                return [builder.load(builder.gep(arr.data, [ir.Constant(i64, s)]))
+                        for s in range(slots)]
+
+            def row_bases(arr, rows):
+                base = builder.bitcast(arr.data, i8.as_pointer())
+                pitch = cgutils.unpack_tuple(builder, arr.shape, 2)[1]
+                return [builder.gep(base, [builder.mul(r, pitch)]) for r in slot_values(rows)]
+
+            qbases, sbases = row_bases(qarr, rowarr), row_bases(sarr, srowarr)
+            rbase = builder.bitcast(rarr.data, i8.as_pointer())
+            rbases = [builder.gep(rbase, [off]) for off in slot_values(offarr)]
+
+            def load_slots(bases, i0):
+                """The P slots' bl bytes of elements i0 .. i0 + bl - 1, slot-major."""
+                if bl <= 8:  # slots as integer elements of one vector (i8 .. i64)
+                    chunk = ir.IntType(8 * bl)
+                    vec = ir.Constant(ir.VectorType(chunk, slots), ir.Undefined)
+                    for s in range(slots):
+                        ptr = builder.bitcast(builder.gep(bases[s], [i0]), chunk.as_pointer())
+                        vec = builder.insert_element(vec, builder.load(ptr, align=1),
+                                                     ir.Constant(i32, s))
+                    return builder.bitcast(vec, lanes)
+                # 16 or 32 bytes per slot: byte vectors, concatenated (no i128 / i256)
+                parts = [builder.load(builder.bitcast(builder.gep(bases[s], [i0]),
+                                                      ir.VectorType(i8, bl).as_pointer()),
+                                      align=1) for s in range(slots)]
+                while len(parts) > 1:
+                    width = 2 * parts[0].type.count
+                    parts = [builder.shuffle_vector(
+                        parts[p], parts[p + 1], ir.Constant(ir.VectorType(i32, width),
+                                                            list(range(width))))
+                        for p in range(0, len(parts), 2)]
+                return parts[0]
+
+            nums = load_slots(rbases, ir.Constant(i64, 0))
             n = cgutils.unpack_tuple(builder, oarr.shape, 1)[0]
             blocks = builder.udiv(builder.add(n, ir.Constant(n.type, bl - 1)),
                                   ir.Constant(n.type, bl))
@@ -106,26 +143,13 @@ def _make_lt_slots(bl: int):
             spreads = [ir.Constant(ir.VectorType(i32, 64), [(lane // bl) * bl + e
                                                            for lane in range(64)])
                        for e in range(bl)]
-            with cgutils.for_range(builder, blocks) as loop:
-                i0 = builder.mul(loop.index, ir.Constant(n.type, bl))
-                if bl <= 8:  # slots as integer elements of one vector (i8 .. i64)
-                    vec = ir.Constant(ir.VectorType(chunk, slots), ir.Undefined)
-                    for s in range(slots):
-                        ptr = builder.bitcast(builder.gep(bases[s], [i0]), chunk.as_pointer())
-                        vec = builder.insert_element(vec, builder.load(ptr, align=1),
-                                                     ir.Constant(i32, s))
-                    qv = builder.bitcast(vec, lanes)
-                else:  # 16 or 32 bytes per slot: byte vectors, concatenated (no i128 / i256)
-                    parts = [builder.load(builder.bitcast(builder.gep(bases[s], [i0]),
-                                                          ir.VectorType(i8, bl).as_pointer()),
-                                          align=1) for s in range(slots)]
-                    while len(parts) > 1:
-                        width = 2 * parts[0].type.count
-                        parts = [builder.shuffle_vector(
-                            parts[p], parts[p + 1], ir.Constant(ir.VectorType(i32, width),
-                                                                list(range(width))))
-                            for p in range(0, len(parts), 2)]
-                    qv = parts[0]
+            zeros = ir.Constant(lanes, [0] * 64)
+
+            def block(i0, signs):
+                """Elements i0 .. i0 + bl - 1 (those below n): out, and neg from the sign
+                bytes (``signs``) or negc."""
+                qv = load_slots(qbases, i0)
+                sv = load_slots(sbases, i0) if signs else None
                 for e in range(bl):
                     i = builder.add(i0, ir.Constant(n.type, e))
                     inside = builder.icmp_signed("<", i, n)
@@ -134,6 +158,21 @@ def _make_lt_slots(bl: int):
                         word = builder.bitcast(builder.icmp_unsigned("<", nums, spread), i64)
                         word = builder.or_(word, builder.load(builder.gep(farr.data, [i])))
                         builder.store(word, builder.gep(oarr.data, [i]))
+                        if signs:
+                            spread = builder.shuffle_vector(sv, sv, spreads[e])
+                            nword = builder.bitcast(builder.icmp_signed("<", spread, zeros),
+                                                    i64)
+                        else:
+                            nword = negc
+                        builder.store(nword, builder.gep(narr.data, [i]))
+
+            with builder.if_else(mixed) as (with_signs, uniform):
+                with with_signs:
+                    with cgutils.for_range(builder, blocks) as loop:
+                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), True)
+                with uniform:
+                    with cgutils.for_range(builder, blocks) as loop:
+                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -149,24 +188,100 @@ _lt_slots16 = _make_lt_slots(16)
 _lt_slots32 = _make_lt_slots(32)
 
 
+def _as_element(a, v):  # pragma: no cover - replaced by the overload in numba code
+    """v converted to the element type of array a (numba only)."""
+    raise NotImplementedError
+
+
+@overload(_as_element, jit_options={"cache": True})
+def _as_element_impl(a, v):
+    element = a.dtype
+
+    def impl(a, v):
+        return element(v)
+
+    return impl
+
+
+@intrinsic
+def _power_of_two(typingctx, a, sh):
+    """2^sh in the float type of array a (float32 or float64) if it is a normal number of that
+    type, else 0: built from its bits (sh + bias) << fraction bits, no libm call."""
+    if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)
+            and isinstance(sh, types.Integer)):
+        return None
+    width, fraction, bias = (32, 23, 127) if a.dtype == types.float32 else (64, 52, 1023)
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(width)
+        fty = ir.FloatType() if width == 32 else ir.DoubleType()
+        s = context.cast(builder, args[1], signature.args[1], types.int64)
+        i64 = ir.IntType(64)
+        normal = builder.and_(builder.icmp_signed(">=", s, ir.Constant(i64, 1 - bias)),
+                              builder.icmp_signed("<=", s, ir.Constant(i64, bias)))
+        bits = builder.shl(builder.add(s, ir.Constant(i64, bias)), ir.Constant(i64, fraction))
+        value = builder.bitcast(builder.trunc(bits, ity) if width == 32 else bits, fty)
+        return builder.select(normal, value, ir.Constant(fty, 0.0))
+
+    return a.dtype(a, sh), codegen
+
+
 @nb.njit(cache=True, inline="always")
-def _quantize_bytes(a_row, e, w, q, signs, q8):  # pragma: no cover - numba
-    """Quantise one row: q (int32 scratch) and its sign masks ``signs`` as
-    :func:`.comparator.quantize_row` writes them, q8[r] = min(q, 255) (uint8). Returns
-    (:func:`.comparator.uniform_sign` of the row, whether some q is 256)."""
-    rows = a_row.shape[0]
-    quantize_row(a_row, e, w, q, signs)
+def _scaled(a_row, scale, qmax, sg, q8):  # pragma: no cover - numba
+    """:func:`_quantize_bytes`' loop when 2^(w - e) = ``scale`` is exact in the row's type;
+    returns (max q, min sign mask, max sign mask), from the neutral (0, 0, -1)."""
     top = np.int32(0)
-    lo = np.int8(0)  # min and max of the sign masks (0 / -1), from the neutral start (0, -1):
-    hi = np.int8(-1)  # uniform_sign in this loop: one loop fewer, 12% of conv1's packed streams
-    for r in range(rows):
-        qr = q[r]
-        q8[r] = np.uint8(min(qr, 255))
-        top = max(top, qr)
-        sr = signs[r]
-        lo = min(lo, sr)
-        hi = max(hi, sr)
-    uniform = np.int8(0) if rows == 0 else (lo if lo == hi else np.int8(1))
+    lo = np.int8(0)
+    hi = np.int8(-1)
+    half = _as_element(a_row, 0.5)
+    for i in range(a_row.shape[0]):
+        v = a_row[i]
+        si = -np.int8(v < 0)  # -0.0 < 0 is False: positive
+        sg[i] = si
+        y = abs(v) * scale
+        fl = np.int32(y)
+        qi = min(fl + np.int32(y - _as_element(a_row, fl) >= half), qmax)
+        q8[i] = np.uint8(min(qi, 255))
+        top = max(top, qi)
+        lo = min(lo, si)
+        hi = max(hi, si)
+    return top, lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _quantize_bytes(a_row, e, w, q, sg, q8, s8):  # pragma: no cover - numba
+    """Quantise one row as :func:`.comparator.quantize_row` does: q8[i] = min(q_i, 255)
+    (uint8) and, only if the row's signs are mixed, s8[i] = its sign mask (int8 0 / -1). q
+    (int32) and sg (int8) are scratch of at least the row's length. Returns
+    (:func:`.comparator.uniform_sign` of the row, whether some q is 2^w = 256).
+
+    When 2^(w - e) is a normal number of the row's float type (float32 rows: -126 <= w - e <=
+    127), the row is scaled in that type, one loop per row: |a| 2^(w - e) <= 2^w is exact there as in float64
+    (a power-of-two scaling that does not overflow; a result small enough to lose bits is below
+    0.5 either way, so q = 0), and so is y - floor(y) (Sterbenz), so q is quantize_row's, bit
+    for bit, with twice the vector lanes for float32. Otherwise quantize_row itself runs."""
+    n = a_row.shape[0]
+    qmax = np.int32(1 << w)
+    sh = w - e
+    scale = _power_of_two(a_row, sh)
+    top = np.int32(0)
+    lo = np.int8(0)  # min and max of the sign masks (0 / -1), from the neutral start (0, -1)
+    hi = np.int8(-1)
+    if scale != 0:
+        top, lo, hi = _scaled(a_row, scale, qmax, sg, q8)
+    else:
+        quantize_row(a_row, e, w, q, sg)
+        for i in range(n):
+            qi = q[i]
+            q8[i] = np.uint8(min(qi, 255))
+            top = max(top, qi)
+            si = sg[i]
+            lo = min(lo, si)
+            hi = max(hi, si)
+    uniform = np.int8(0) if n == 0 else (lo if lo == hi else np.int8(1))
+    if uniform == 1:
+        for i in range(n):
+            s8[i] = sg[i]
     return uniform, top > 255
 
 
@@ -178,69 +293,69 @@ def _quantize_again(a_row, e, w, q, signs):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _group_side(A, E, R, S, U, F, Q, order, p0, p1, stride, BL, w, q, zero, full, rg, slot_rows,
-                out, neg):  # pragma: no cover - numba
+def _group_side(A, E, R, Q, S, U, T, order, p0, p1, stride, BL, w, q, sg, zero, full,
+                offsets, slot_rows, sign_rows, out, neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
     outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0.
-    Reads what :func:`_quantize_bytes` left per k: magnitudes Q [K + 1, pitch] (row K all
-    zero: a partial group's empty slots, q = 0), sign masks S [K, rows], U [K] uniform signs,
-    F [K] whether a q is 256 (those rows are quantised again for their all-ones slots).
-    q int32 [>= rows], full uint64 [>= rows], rg uint8 [64], slot_rows int64 [P]: scratch;
-    zero uint64 [>= rows] all zero."""
+    Reads what :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, T, row k):
+    the magnitudes, the sign masks of the rows with mixed signs,
+    the uniform signs, and whether a q is 256 (those rows are quantised again for their
+    all-ones slots). q int32 and sg int8 [>= rows], full uint64 [>= rows], offsets,
+    slot_rows and sign_rows int64 [P]: scratch; zero uint64 [>= rows] all zero."""
     rows = out.shape[0]
     P = 64 // BL
     ones = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
-    empty = Q.shape[0] - 1
-    rg[:] = 0
-    for r in range(rows):
-        neg[r] = 0
+    zero_row = Q.shape[0] - 1  # all zero in Q and S
+    minus_row = zero_row + 1  # all -1 in S
+    negc = np.uint64(0)  # the negative slots when no slot's signs are mixed
+    mixed = False
     tops = False
     for s in range(P):
-        slot_rows[s] = empty
+        slot_rows[s] = zero_row
+        sign_rows[s] = zero_row
+        offsets[s] = 0  # any numbers: an empty slot's q is 0
     for s in range(p1 - p0):
         k = order[p0 + s]
         slot_rows[s] = k
-        off = k * stride
-        rg[s * BL:(s + 1) * BL] = R[off:off + BL, 0]
-        slot = ones << np.uint64(s * BL)
+        offsets[s] = k * stride
         if U[k] == -1:
-            for r in range(rows):
-                neg[r] |= slot
+            negc |= ones << np.uint64(s * BL)
+            sign_rows[s] = minus_row
         elif U[k] == 1:
-            sk = S[k]
-            for r in range(rows):
-                neg[r] |= slot & np.uint64(np.int64(sk[r]))
-        tops = tops or F[k]
+            mixed = True
+            sign_rows[s] = k
+        tops = tops or T[k]
     if not tops:
-        _lt_slots(BL, rg, Q, slot_rows, zero, out)
+        _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, zero, out, neg)
         return
     for r in range(rows):
         full[r] = 0
     for s in range(p1 - p0):  # q = 256 (above every number): the slot's bits all ones
         k = order[p0 + s]
-        if F[k]:
-            _quantize_again(A[k], E[k], w, q, S[k])
+        if T[k]:
+            _quantize_again(A[k], E[k], w, q, sg)
             slot = ones << np.uint64(s * BL)
             for r in range(rows):
                 full[r] |= slot & np.uint64(-np.int64(q[r] > 255))
-    _lt_slots(BL, rg, Q, slot_rows, full, out)
+    _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, full, out, neg)
 
 
-@nb.njit(cache=True)
-def _lt_slots(BL, rg, Q, slot_rows, full, out):  # pragma: no cover - numba
+@nb.njit(cache=True, inline="always")
+def _lt_slots(BL, R, offs, Q, S, rows, srows, mixed, negc, full, out,
+              neg):  # pragma: no cover - numba
     """The ``lt_slots`` intrinsic of :func:`_make_lt_slots` for this BL (one of SLOT_BLS)."""
     if BL == 8:
-        _lt_slots8(rg, Q, slot_rows, full, out)
+        _lt_slots8(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
     elif BL == 16:
-        _lt_slots16(rg, Q, slot_rows, full, out)
+        _lt_slots16(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
     elif BL == 32:
-        _lt_slots32(rg, Q, slot_rows, full, out)
+        _lt_slots32(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
     elif BL == 4:
-        _lt_slots4(rg, Q, slot_rows, full, out)
+        _lt_slots4(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
     elif BL == 2:
-        _lt_slots2(rg, Q, slot_rows, full, out)
+        _lt_slots2(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
     else:
-        _lt_slots1(rg, Q, slot_rows, full, out)
+        _lt_slots1(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
 
 
 @nb.njit(cache=True)
@@ -266,7 +381,7 @@ SKIP, GROUPED, PLAIN = 0, 1, 2
 
 @nb.njit(parallel=True, cache=True)
 def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, Xp, NX, Dp, ND,
-                   X, Xs, Xu, D, Ds, Qx, Qd, tasks):  # pragma: no cover - numba
+                   X, Xs, D, Ds, Qx, Sx, Ux, Tx, Qd, Sd, Ud, Td, tasks):  # pragma: no cover
     """Packed streams of a chunk's groups, and the plain streams of its right-shifted k.
 
     xa [K, n], da [K, m] operands; ex, ed [K] int64 exponents; Rx, Rd uint8 random numbers
@@ -274,56 +389,76 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
     to :data:`.comparator.MASK_PAD` rows past the chunk's last); order, gstart: the
     groups of :func:`.and_counter.packed_plan` (P = 64 // BL slots, BL in :data:`SLOT_BLS`);
     kind int8 [K]: :data:`GROUPED` for the k in groups, :data:`PLAIN` for the right-shifted k,
-    :data:`SKIP` for the inactive ones. Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what
-    :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s words; Xs, Xu,
-    Ds of every grouped and plain k; X [K, 1, n] and D [K, 1, m] of the plain k. Qx uint8
-    [K + 1, >= n rounded up to BL] and Qd [K + 1, >= m rounded up to BL] are scratch whose
-    last row is zero.
+    :data:`SKIP` for the inactive ones. Writes Xp, NX uint64 [G, n] and Dp, ND
+    [G, m], what :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s
+    words; X [K, 1, n], Xs [K, n] and D, Ds of the plain k; per side, the arrays of a
+    :class:`SlotBytes` for the grouped k (x; d alike): Qx, Sx, Ux (also of the plain k), Tx
+    (scratch written by the first pass, read by the second).
 
     Two passes, each split into ``tasks`` contiguous ranges (a few per thread): every k in
     order quantises its rows to bytes (sequential reads of the operands), then every group
-    compares its slots' bytes (:func:`_make_lt_slots`), reading the chunk's bytes, not its
-    floats, in the groups' order.
+    compares its slots' bytes (:func:`_make_lt_slots`), reading bytes, not floats, in the
+    groups' order.
     """
     K, n = xa.shape
     m = da.shape[1]
     G = gstart.shape[0] - 1
     P = 64 // BL
     rows = max(n, m)
-    # set for the grouped k, read only for them (np.empty: an array expression here would be
-    # a parallel loop of its own, scheduled one element at a time under parallel_chunksize(1))
-    Fx = np.empty(K, dtype=np.bool_)
-    Fd = np.empty(K, dtype=np.bool_)
-    Ud = np.empty(K, dtype=np.int8)
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
+        sg = np.empty(rows, dtype=np.int8)
         for k in range(tk * K // tasks, (tk + 1) * K // tasks):
             if kind[k] == GROUPED:
-                Xu[k], Fx[k] = _quantize_bytes(xa[k], ex[k], w, q, Xs[k], Qx[k])
-                Ud[k], Fd[k] = _quantize_bytes(da[k], ed[k], w, q, Ds[k], Qd[k])
+                Ux[k], Tx[k] = _quantize_bytes(xa[k], ex[k], w, q, sg, Qx[k], Sx[k])
+                Ud[k], Td[k] = _quantize_bytes(da[k], ed[k], w, q, sg, Qd[k], Sd[k])
             elif kind[k] == PLAIN:
-                Xu[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k, 0], Xs[k], q)
+                Ux[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k, 0], Xs[k], q)
                 _plain_side(da[k], ed[k], Rd, k * stride, BL, w, D[k, 0], Ds[k], q)
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
+        sg = np.empty(rows, dtype=np.int8)
         zero = np.zeros(rows, dtype=np.uint64)
         full = np.empty(rows, dtype=np.uint64)
-        rg = np.empty(64, dtype=np.uint8)
+        offsets = np.empty(P, dtype=np.int64)
         slot_rows = np.empty(P, dtype=np.int64)
+        sign_rows = np.empty(P, dtype=np.int64)
         for g in range(tk * G // tasks, (tk + 1) * G // tasks):
-            _group_side(xa, ex, Rx, Xs, Xu, Fx, Qx, order, gstart[g], gstart[g + 1], stride, BL,
-                        w, q, zero, full, rg, slot_rows, Xp[g], NX[g])
-            _group_side(da, ed, Rd, Ds, Ud, Fd, Qd, order, gstart[g], gstart[g + 1], stride, BL,
-                        w, q, zero, full, rg, slot_rows, Dp[g], ND[g])
+            _group_side(xa, ex, Rx, Qx, Sx, Ux, Tx, order, gstart[g], gstart[g + 1],
+                        stride, BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Xp[g],
+                        NX[g])
+            _group_side(da, ed, Rd, Qd, Sd, Ud, Td, order, gstart[g], gstart[g + 1],
+                        stride, BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Dp[g],
+                        ND[g])
 
 
-def byte_buffers(cap: int, n: int, m: int, bl: int) -> tuple[np.ndarray, np.ndarray]:
-    """Qx, Qd for :func:`packed_streams`: uint8 [cap + 1, n (m) rounded up to bl], the last
-    row zero (a partial group's empty slots)."""
-    def side(rows):
-        return np.zeros((cap + 1, max(bl, -(-rows // bl) * bl)), dtype=np.uint8)
+@dataclasses.dataclass
+class SlotBytes:
+    """One side's bytes for :func:`packed_streams`, for k = 0 .. rows - 1 (row k of Q and S).
 
-    return side(n), side(m)
+    Q uint8 [rows + 1, pitch]: magnitudes min(q, 255), row ``rows`` all zero (a partial
+    group's empty slots); S int8 [rows + 2, pitch]: sign masks (0 / -1) of the rows whose signs
+    are mixed (the others are not written), row ``rows`` all 0 and row ``rows + 1`` all -1
+    (the uniform rows' signs); U int8 [rows] uniform signs (:func:`.comparator.uniform_sign`);
+    T bool [rows] whether some q is 2^w = 256. pitch: the row width rounded up to BL (at least
+    BL), since the compares read BL elements at a time."""
+
+    Q: np.ndarray
+    S: np.ndarray
+    U: np.ndarray
+    T: np.ndarray
+
+    @classmethod
+    def empty(cls, rows: int, width: int, bl: int) -> SlotBytes:
+        """Arrays for ``rows`` outer products of ``width`` elements, the fixed rows set."""
+        pitch = max(bl, -(-width // bl) * bl)
+        out = cls(np.empty((rows + 1, pitch), dtype=np.uint8),
+                  np.empty((rows + 2, pitch), dtype=np.int8),
+                  np.empty(rows, dtype=np.int8), np.empty(rows, dtype=np.bool_))
+        out.Q[rows] = 0
+        out.S[rows] = 0
+        out.S[rows + 1] = -1
+        return out
 
 
 def kinds(active: np.ndarray, rest: np.ndarray) -> np.ndarray:

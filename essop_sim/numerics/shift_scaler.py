@@ -63,6 +63,34 @@ def exponent_of(mx):  # pragma: no cover - numba
     return x - 1 if f == 0.5 else x
 
 
+#: (fraction bits, exponent bias) per float dtype, for :func:`exponent_of_bits`.
+FORMAT = {np.dtype(np.float32): (23, 127), np.dtype(np.float64): (52, 1023)}
+
+
+@nb.njit(cache=True, inline="always")
+def exponent_of_bits(b, fraction, bias):  # pragma: no cover - numba
+    """:func:`exponent_of` of a finite |v| given as its bit pattern b (a non-negative integer
+    of a float format with ``fraction`` fraction bits and exponent ``bias``, :data:`FORMAT`), in
+    integer operations (no frexp call: 5 ns per row on a 16-element row is a third of its
+    exponent pass).
+
+    |v| = M 2^X with M = 2^fraction + f, X = biased - bias - fraction (normal) or M = f,
+    X = 1 - bias - fraction (subnormal); the smallest e with |v| <= 2^e is X plus the bit
+    length of M - 1: for a normal number biased - bias, plus 1 unless f = 0."""
+    if b == 0:
+        return 0
+    biased = b >> fraction
+    f = b - (biased << fraction)
+    if biased > 0:
+        return biased - bias + (1 if f != 0 else 0)
+    t = f - 1
+    length = 0
+    while t > 0:
+        t >>= 1
+        length += 1
+    return length + 1 - bias - fraction
+
+
 def kernel_array(a: np.ndarray) -> np.ndarray:
     """A C-contiguous float32/float64 view or copy of an operand chunk (others -> float64)."""
     if a.dtype != np.float32 and a.dtype != np.float64:
@@ -107,8 +135,9 @@ def exponents(max_abs: np.ndarray, granularity: str) -> tuple[np.ndarray, np.nda
 @nb.njit(cache=True)
 def _exponents_vec(max_abs):  # pragma: no cover - numba
     out = np.empty(max_abs.shape[0], dtype=np.int64)
+    bits = max_abs.view(np.int64)
     for k in range(max_abs.shape[0]):
-        out[k] = exponent_of(max_abs[k])
+        out[k] = exponent_of_bits(bits[k], 52, 1023)
     return out
 
 
@@ -156,10 +185,17 @@ def scale_plan(x: np.ndarray, delta: np.ndarray, granularity: str, fraction_bits
     ex, nzx = exponents(row_max_abs(x, "x", rows), granularity)
     ed, nzd = exponents(row_max_abs(delta, "delta", rows), granularity)
     active = nzx & nzd
+    E, lsh, rsh = shifts_of(ex, ed, active, fraction_bits)
+    return ex, ed, active, E, lsh, rsh
+
+
+def shifts_of(ex: np.ndarray, ed: np.ndarray, active: np.ndarray,
+              fraction_bits: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(E, lsh, rsh) of :func:`scale_plan` from the exponents and active flags."""
     E, s = accumulator_shifts(ex, ed, active)
     lsh = np.maximum(fraction_bits - s, 0).astype(np.int64)
     rsh = np.minimum(np.maximum(s - fraction_bits, 0), 63).astype(np.int64)
-    return ex, ed, active, E, lsh, rsh
+    return E, lsh, rsh
 
 
 @nb.njit(cache=True, inline="always")

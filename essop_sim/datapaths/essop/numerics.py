@@ -128,6 +128,19 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     words = (bl + 63) // 64
     clock = time.perf_counter
 
+    per_element = rng.sharing == "element"
+    mode_x = comparator.stream_mode(stream_method, per_element, n, w, bl)
+    mode_d = comparator.stream_mode(stream_method, per_element, m, w, bl)
+    ndtype = comparator.number_dtype(w, mode_x, mode_d)
+    # A pre-defined sparsity mask (essop.mask): every cell's result depends on its own row and
+    # column only, so the connected cells are computed as without a mask; the others are
+    # zeroed at the end and only the connected cells' AND ones are counted (docs/edge.md).
+    mcols = mask_cols(c.mask, m, n)
+    # Short streams whose slots fill a word are built packed (packed_streams.fits) when every
+    # cell counts (with a sparsity mask, masked_ones reads the plain streams X and D).
+    slot_streams = (mcols is None
+                    and packed_streams.fits(bl, mode_x, mode_d, ndtype, n, m))
+
     # Pass 1: scale exponents (also rejects NaN/Inf, naming the element).
     t0 = clock()
     rows = max(chunk, (CHUNK_BYTES // 8) // (n + m))
@@ -137,16 +150,12 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         timings["exponents"] = timings.get("exponents", 0.0) + clock() - t0
 
     # RNG banks: one per side (vector sharing) or one per element.
-    per_element = rng.sharing == "element"
     banks = []
     for side, size, taps in (("x", n, rng.taps_x), ("delta", m, rng.taps_delta)):
         banks.append(RngBanks(rng.kind, side, size if per_element else 1, w, seed,
                               rng.lfsr_bits, taps, rng.steps_per_number, segment=bl))
     restart = rng.sequence == "restart"
     stride = 0 if restart else bl
-    mode_x = comparator.stream_mode(stream_method, per_element, n, w, bl)
-    mode_d = comparator.stream_mode(stream_method, per_element, m, w, bl)
-    ndtype = comparator.number_dtype(w, mode_x, mode_d)
     # Random numbers with comparator.MASK_PAD rows after the last one a chunk uses (read, then
     # masked off, by the shared-sequence comparators when BL is not a multiple of 64).
     pad = comparator.MASK_PAD
@@ -167,10 +176,6 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
 
     acc = np.zeros((m, n), dtype=np.int64)
     inc = np.zeros(m, dtype=np.int64)
-    # A pre-defined sparsity mask (essop.mask): every cell's result depends on its own row and
-    # column only, so the connected cells are computed as without a mask; the others are
-    # zeroed at the end and only the connected cells' AND ones are counted (docs/edge.md).
-    mcols = mask_cols(c.mask, m, n)
     masked_inc = 0
     covf = np.zeros(m, dtype=np.int64)
     asat = np.zeros(m, dtype=np.int64)
@@ -182,12 +187,9 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     accumulate_checked = for_threads(and_counter.accumulate_checked)
     accumulate_plain = for_threads(and_counter.accumulate_fast)
     packed = for_threads(packed_streams.packed_streams)
-    # Short streams whose slots fill a word are built packed (packed_streams.fits) when every
-    # cell counts (with a sparsity mask, masked_ones reads the plain streams X and D).
-    slot_streams = (mcols is None
-                    and packed_streams.fits(bl, mode_x, mode_d, ndtype, n, m))
-    if slot_streams:
-        Qx, Qd = packed_streams.byte_buffers(min(chunk, K), n, m, bl)
+    if slot_streams:  # the chunk's magnitude bytes and sign masks
+        xb = packed_streams.SlotBytes.empty(min(chunk, K), n, bl)
+        db = packed_streams.SlotBytes.empty(min(chunk, K), m, bl)
     # Stream tasks: a few per thread (dynamic schedule), each a contiguous range of k.
     stasks = 1 if threads == 1 else max(1, min(4 * threads, K))
     cap = min(chunk, K)  # chunk buffers, reused
@@ -229,10 +231,12 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             G = gshift.size
             Xp, NX = np.empty((G, n), dtype=np.uint64), np.empty((G, n), dtype=np.uint64)
             Dp, ND = np.empty((G, m), dtype=np.uint64), np.empty((G, m), dtype=np.uint64)
+            Xu = xb.U[:kc]
             with numba.parallel_chunksize(1):
                 packed(xs, ex[k0:k1], Rx, ds, ed[k0:k1], Rd, order, gstart,
                        packed_streams.kinds(act, rest), stride, bl, w, Xp, NX, Dp, ND, X, Xs,
-                       Xu, D, Ds, Qx, Qd, min(stasks, kc))
+                       D, Ds, xb.Q, xb.S, Xu, xb.T[:kc], db.Q, db.S, db.U[:kc], db.T[:kc],
+                       min(stasks, kc))
             t1 = clock()
             t_streams += t1 - t0
             gu = and_counter.group_uniform(Xu, order, gstart)
