@@ -64,16 +64,16 @@ def both_ways(rg, K, n, m, bl, w, restart, tasks, serial):
         side.Q[:-1], side.S[:-2], side.U[:], side.T[:] = 77, 5, 3, True
     kernel = serial_variant(packed_streams.packed_streams) if serial else \
         packed_streams.packed_streams
-    kernel(x, ex, Rx, d, ed, Rd, order, gstart, packed_streams.kinds(active, rest), stride, bl,
-           w, *got, X2, Xs2, D2, Ds2, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T, tasks)
+    gu = np.full(G, 5, np.int8)
+    kernel(x, ex, Rx, d, ed, Rd, order, gstart, active, rest, stride, bl, w, *got, gu, X2, Xs2, D2, Ds2, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T, tasks)
     built = np.union1d(order, np.flatnonzero(rest))  # every active k
     plain = np.flatnonzero(rest)
     mixed_x = order[Xu[order] == 1]  # sign masks kept for the grouped rows with mixed signs
     mixed_d = order[np.array([len(set(Ds[k])) > 1 for k in order], dtype=bool)]
     expected = want + [Xu[built], Xs[plain], Ds[plain], X[plain], D[plain], Xs[mixed_x],
-                       Ds[mixed_d]]
+                       Ds[mixed_d], and_counter.group_uniform(Xu, order, gstart)]
     result = got + [xb.U[built], Xs2[plain], Ds2[plain], X2[plain], D2[plain],
-                    xb.S[mixed_x, :n], db.S[mixed_d, :m]]
+                    xb.S[mixed_x, :n], db.S[mixed_d, :m], gu]
     return expected, result
 
 
@@ -107,10 +107,10 @@ def test_full_magnitude_sets_its_slot():
     xb, db = packed_streams.SlotBytes.empty(K, n, bl), packed_streams.SlotBytes.empty(K, 1, bl)
     plain = [np.empty((K, 1, n), np.uint64), np.empty((K, n), np.int8),
              np.empty((K, 1, 1), np.uint64), np.empty((K, 1), np.int8)]
-    packed_streams.packed_streams(x, e, R, d, e, R, order, gstart,
-                                  np.full(K, packed_streams.GROUPED, np.int8), bl, bl, 8, Xp, NX,
-                                  Dp, ND, *plain, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T,
-                                  1)
+    packed_streams.packed_streams(x, e, R, d, e, R, order, gstart, np.ones(K, bool),
+                                  np.zeros(K, bool), bl, bl, 8, Xp, NX, Dp, ND,
+                                  np.empty(1, np.int8), *plain, xb.Q, xb.S, xb.U, xb.T, db.Q,
+                                  db.S, db.U, db.T, 1)
     assert list(Xp[0]) == [0, 0xFF << 16, 0]
     assert int(Dp[0, 0]) == (1 << 64) - 1
 
@@ -139,7 +139,7 @@ def _essop_both(x, d, config, seed, chunk, monkeypatch, calls):
     kernel = packed_streams.packed_streams
 
     def counted(*args):
-        calls.append(args[10])  # BL
+        calls.append(args[11])  # BL
         return kernel(*args)
 
     with monkeypatch.context() as mp:
@@ -203,7 +203,7 @@ def test_streams_built_packed_equal_per_cycle_reference(bl, w, kind, monkeypatch
     kernel = packed_streams.packed_streams
 
     def counted(*args):
-        calls.append(args[10])
+        calls.append(args[11])
         return kernel(*args)
 
     monkeypatch.setattr(packed_streams, "packed_streams", counted)

@@ -293,31 +293,41 @@ def _quantize_again(a_row, e, w, q, signs):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _group_side(A, E, R, Q, S, U, T, order, p0, p1, stride, BL, w, q, sg, zero, full,
-                offsets, slot_rows, sign_rows, out, neg):  # pragma: no cover - numba
+def _group_slots(order, p0, p1, stride, empty, slot_rows, offsets):  # pragma: no cover - numba
+    """The slots of the group of outer products k_s = order[p0 + s], both sides: slot_rows[s] =
+    k_s (``empty``, an all-zero row, for the slots past p1 - p0) and offsets[s] = k_s stride,
+    where its random numbers start (0 for an empty slot: any numbers, its q is 0)."""
+    for s in range(slot_rows.shape[0]):
+        slot_rows[s] = empty
+        offsets[s] = 0
+    for s in range(p1 - p0):
+        k = order[p0 + s]
+        slot_rows[s] = k
+        offsets[s] = k * stride
+
+
+@nb.njit(cache=True, inline="always")
+def _group_side(A, E, R, Q, S, U, T, order, p0, p1, BL, w, q, sg, zero, full, offsets,
+                slot_rows, sign_rows, out, neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
-    outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0.
-    Reads what :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, T, row k):
-    the magnitudes, the sign masks of the rows with mixed signs,
-    the uniform signs, and whether a q is 256 (those rows are quantised again for their
-    all-ones slots). q int32 and sg int8 [>= rows], full uint64 [>= rows], offsets,
-    slot_rows and sign_rows int64 [P]: scratch; zero uint64 [>= rows] all zero."""
+    outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0;
+    returns whether a slot's signs are mixed. Reads what :func:`_quantize_bytes` left for k
+    (:class:`SlotBytes` Q, S, U, T, row k): the magnitudes, the sign masks of the rows with
+    mixed signs, the uniform signs, and whether a q is 256 (those rows are quantised again for
+    their all-ones slots); offsets and slot_rows from :func:`_group_slots`. q int32 and sg int8
+    [>= rows], full uint64 [>= rows], sign_rows int64 [P]: scratch; zero uint64 [>= rows] all
+    zero."""
     rows = out.shape[0]
-    P = 64 // BL
     ones = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
     zero_row = Q.shape[0] - 1  # all zero in Q and S
     minus_row = zero_row + 1  # all -1 in S
     negc = np.uint64(0)  # the negative slots when no slot's signs are mixed
     mixed = False
     tops = False
-    for s in range(P):
-        slot_rows[s] = zero_row
+    for s in range(sign_rows.shape[0]):
         sign_rows[s] = zero_row
-        offsets[s] = 0  # any numbers: an empty slot's q is 0
     for s in range(p1 - p0):
         k = order[p0 + s]
-        slot_rows[s] = k
-        offsets[s] = k * stride
         if U[k] == -1:
             negc |= ones << np.uint64(s * BL)
             sign_rows[s] = minus_row
@@ -327,7 +337,7 @@ def _group_side(A, E, R, Q, S, U, T, order, p0, p1, stride, BL, w, q, sg, zero, 
         tops = tops or T[k]
     if not tops:
         _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, zero, out, neg)
-        return
+        return mixed
     for r in range(rows):
         full[r] = 0
     for s in range(p1 - p0):  # q = 256 (above every number): the slot's bits all ones
@@ -338,6 +348,7 @@ def _group_side(A, E, R, Q, S, U, T, order, p0, p1, stride, BL, w, q, sg, zero, 
             for r in range(rows):
                 full[r] |= slot & np.uint64(-np.int64(q[r] > 255))
     _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, full, out, neg)
+    return mixed
 
 
 @nb.njit(cache=True, inline="always")
@@ -375,25 +386,22 @@ def _plain_side(a_row, e, R, off, BL, w, word, signs, q):  # pragma: no cover - 
     return uniform_sign(signs)
 
 
-#: How each k of a chunk is built by :func:`packed_streams`.
-SKIP, GROUPED, PLAIN = 0, 1, 2
-
-
 @nb.njit(parallel=True, cache=True)
-def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, Xp, NX, Dp, ND,
-                   X, Xs, D, Ds, Qx, Sx, Ux, Tx, Qd, Sd, Ud, Td, tasks):  # pragma: no cover
+def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, BL, w, Xp, NX,
+                   Dp, ND, gu, X, Xs, D, Ds, Qx, Sx, Ux, Tx, Qd, Sd, Ud, Td,
+                   tasks):  # pragma: no cover - numba
     """Packed streams of a chunk's groups, and the plain streams of its right-shifted k.
 
     xa [K, n], da [K, m] operands; ex, ed [K] int64 exponents; Rx, Rd uint8 random numbers
     [N, 1] (outer product k reads rows k*stride .. k*stride + BL - 1, and the plain streams up
     to :data:`.comparator.MASK_PAD` rows past the chunk's last); order, gstart: the
     groups of :func:`.and_counter.packed_plan` (P = 64 // BL slots, BL in :data:`SLOT_BLS`);
-    kind int8 [K]: :data:`GROUPED` for the k in groups, :data:`PLAIN` for the right-shifted k,
-    :data:`SKIP` for the inactive ones. Writes Xp, NX uint64 [G, n] and Dp, ND
-    [G, m], what :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s
+    active, rest bool [K]: the active k, and those of them with a right shift (plain streams;
+    the others are in groups). Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s
     words; X [K, 1, n], Xs [K, n] and D, Ds of the plain k; per side, the arrays of a
     :class:`SlotBytes` for the grouped k (x; d alike): Qx, Sx, Ux (also of the plain k), Tx
-    (scratch written by the first pass, read by the second).
+    (scratch written by the first pass, read by the second); and gu int8 [G], 1 where no
+    slot of the group has mixed x signs (:func:`.and_counter.group_uniform`).
 
     Two passes, each split into ``tasks`` contiguous ranges (a few per thread): every k in
     order quantises its rows to bytes (sequential reads of the operands), then every group
@@ -409,10 +417,12 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
         q = np.empty(rows, dtype=np.int32)
         sg = np.empty(rows, dtype=np.int8)
         for k in range(tk * K // tasks, (tk + 1) * K // tasks):
-            if kind[k] == GROUPED:
+            if not active[k]:
+                continue
+            if not rest[k]:
                 Ux[k], Tx[k] = _quantize_bytes(xa[k], ex[k], w, q, sg, Qx[k], Sx[k])
                 Ud[k], Td[k] = _quantize_bytes(da[k], ed[k], w, q, sg, Qd[k], Sd[k])
-            elif kind[k] == PLAIN:
+            else:
                 Ux[k] = _plain_side(xa[k], ex[k], Rx, k * stride, BL, w, X[k, 0], Xs[k], q)
                 _plain_side(da[k], ed[k], Rd, k * stride, BL, w, D[k, 0], Ds[k], q)
     for tk in nb.prange(tasks):
@@ -424,12 +434,14 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, kind, stride, BL, w, X
         slot_rows = np.empty(P, dtype=np.int64)
         sign_rows = np.empty(P, dtype=np.int64)
         for g in range(tk * G // tasks, (tk + 1) * G // tasks):
-            _group_side(xa, ex, Rx, Qx, Sx, Ux, Tx, order, gstart[g], gstart[g + 1],
-                        stride, BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Xp[g],
-                        NX[g])
-            _group_side(da, ed, Rd, Qd, Sd, Ud, Td, order, gstart[g], gstart[g + 1],
-                        stride, BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Dp[g],
-                        ND[g])
+            _group_slots(order, gstart[g], gstart[g + 1], stride, Qx.shape[0] - 1, slot_rows,
+                         offsets)
+            mixed = _group_side(xa, ex, Rx, Qx, Sx, Ux, Tx, order, gstart[g], gstart[g + 1],
+                                BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Xp[g],
+                                NX[g])
+            gu[g] = 0 if mixed else 1
+            _group_side(da, ed, Rd, Qd, Sd, Ud, Td, order, gstart[g], gstart[g + 1], BL, w, q,
+                        sg, zero, full, offsets, slot_rows, sign_rows, Dp[g], ND[g])
 
 
 @dataclasses.dataclass
@@ -459,10 +471,3 @@ class SlotBytes:
         out.S[rows] = 0
         out.S[rows + 1] = -1
         return out
-
-
-def kinds(active: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """kind int8 [K] for :func:`packed_streams`: PLAIN where ``rest``, else GROUPED where
-    ``active``, else SKIP (:func:`.and_counter.packed_plan` groups every active k without a
-    right shift)."""
-    return np.where(rest, PLAIN, np.where(active, GROUPED, SKIP)).astype(np.int8)

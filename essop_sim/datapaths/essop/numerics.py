@@ -232,14 +232,13 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             Xp, NX = np.empty((G, n), dtype=np.uint64), np.empty((G, n), dtype=np.uint64)
             Dp, ND = np.empty((G, m), dtype=np.uint64), np.empty((G, m), dtype=np.uint64)
             Xu = xb.U[:kc]
+            gu = np.empty(G, dtype=np.int8)
             with numba.parallel_chunksize(1):
-                packed(xs, ex[k0:k1], Rx, ds, ed[k0:k1], Rd, order, gstart,
-                       packed_streams.kinds(act, rest), stride, bl, w, Xp, NX, Dp, ND, X, Xs,
-                       D, Ds, xb.Q, xb.S, Xu, xb.T[:kc], db.Q, db.S, db.U[:kc], db.T[:kc],
-                       min(stasks, kc))
+                packed(xs, ex[k0:k1], Rx, ds, ed[k0:k1], Rd, order, gstart, act, rest, stride,
+                       bl, w, Xp, NX, Dp, ND, gu, X, Xs, D, Ds, xb.Q, xb.S, Xu, xb.T[:kc], db.Q,
+                       db.S, db.U[:kc], db.T[:kc], min(stasks, kc))
             t1 = clock()
             t_streams += t1 - t0
-            gu = and_counter.group_uniform(Xu, order, gstart)
             and_counter.accumulate_groups_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, groups)
             if rest.any():
                 accumulate_plain(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], rest, acc, inc,
