@@ -65,7 +65,8 @@ def both_ways(rg, K, n, m, bl, w, restart, tasks, serial):
     kernel = serial_variant(packed_streams.packed_streams) if serial else \
         packed_streams.packed_streams
     gu = np.full(G, 5, np.int8)
-    kernel(x, ex, Rx, d, ed, Rd, order, gstart, active, rest, stride, bl, w, *got, gu, X2, Xs2, D2, Ds2, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T, tasks)
+    kernel(x, ex, Rx, d, ed, Rd, order, gstart, active, rest, stride, bl, w, *got, gu, X2, Xs2,
+           D2, Ds2, xb.Q, xb.S, xb.U, xb.T, db.Q, db.S, db.U, db.T, tasks)
     built = np.union1d(order, np.flatnonzero(rest))  # every active k
     plain = np.flatnonzero(rest)
     mixed_x = order[Xu[order] == 1]  # sign masks kept for the grouped rows with mixed signs

@@ -63,8 +63,9 @@ def _make_lt_slots(bl: int):
     lanes l = 0..63, OR full[i]; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
     ``mixed``, else ``negc``.
 
-    R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start; Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8
-    [.., spitch] sign masks (pitches >= n rounded up to bl: columns past n are read, their words
+    R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start
+    (flat index); Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8 [.., spitch] sign
+    masks (pitches >= n rounded up to bl: columns past n are read, their words
     not stored); rows, srows: int64 [P] the row of Q and of S of each slot (P = 64 // bl);
     mixed: bool; negc: uint64; full: uint64 [>= n]; out, neg: uint64 [n] (n = out's length).
     Elements go bl at a time: the P slot rows' bl bytes are loaded (P loads) into one 64-byte
@@ -167,12 +168,10 @@ def _make_lt_slots(bl: int):
                         builder.store(nword, builder.gep(narr.data, [i]))
 
             with builder.if_else(mixed) as (with_signs, uniform):
-                with with_signs:
-                    with cgutils.for_range(builder, blocks) as loop:
-                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), True)
-                with uniform:
-                    with cgutils.for_range(builder, blocks) as loop:
-                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
+                with with_signs, cgutils.for_range(builder, blocks) as loop:
+                    block(builder.mul(loop.index, ir.Constant(n.type, bl)), True)
+                with uniform, cgutils.for_range(builder, blocks) as loop:
+                    block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -256,10 +255,11 @@ def _quantize_bytes(a_row, e, w, q, sg, q8, s8):  # pragma: no cover - numba
     (:func:`.comparator.uniform_sign` of the row, whether some q is 2^w = 256).
 
     When 2^(w - e) is a normal number of the row's float type (float32 rows: -126 <= w - e <=
-    127), the row is scaled in that type, one loop per row: |a| 2^(w - e) <= 2^w is exact there as in float64
-    (a power-of-two scaling that does not overflow; a result small enough to lose bits is below
-    0.5 either way, so q = 0), and so is y - floor(y) (Sterbenz), so q is quantize_row's, bit
-    for bit, with twice the vector lanes for float32. Otherwise quantize_row itself runs."""
+    127), the row is scaled in that type, one loop per row: |a| 2^(w - e) <= 2^w is exact
+    there as in float64 (a power-of-two scaling that does not overflow; a result small enough
+    to lose bits is below 0.5 either way, so q = 0), and so is y - floor(y) (Sterbenz), so q
+    is quantize_row's, bit for bit, with twice the vector lanes for float32. Otherwise
+    quantize_row itself runs."""
     n = a_row.shape[0]
     qmax = np.int32(1 << w)
     sh = w - e
@@ -397,11 +397,12 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
     to :data:`.comparator.MASK_PAD` rows past the chunk's last); order, gstart: the
     groups of :func:`.and_counter.packed_plan` (P = 64 // BL slots, BL in :data:`SLOT_BLS`);
     active, rest bool [K]: the active k, and those of them with a right shift (plain streams;
-    the others are in groups). Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s
-    words; X [K, 1, n], Xs [K, n] and D, Ds of the plain k; per side, the arrays of a
-    :class:`SlotBytes` for the grouped k (x; d alike): Qx, Sx, Ux (also of the plain k), Tx
-    (scratch written by the first pass, read by the second); and gu int8 [G], 1 where no
-    slot of the group has mixed x signs (:func:`.and_counter.group_uniform`).
+    the others are in groups). Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what
+    :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s words; X
+    [K, 1, n], Xs [K, n] and D, Ds of the plain k; gu int8 [G], 1 where no slot of the group
+    has mixed x signs (:func:`.and_counter.group_uniform`); and per side (x; d alike) the
+    arrays of a :class:`SlotBytes` for the chunk: Qx, Sx, Ux (also of the plain k), Tx,
+    scratch written by the first pass and read by the second.
 
     Two passes, each split into ``tasks`` contiguous ranges (a few per thread): every k in
     order quantises its rows to bytes (sequential reads of the operands), then every group
