@@ -61,7 +61,7 @@ def _make_lt_slots(bl: int):
     """An intrinsic ``lt_slots(R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg)`` for
     one BL: out[i] = packed word of (R.flat[roffs[l // bl] + l % bl] < Q[rows[l // bl], i]) over
     lanes l = 0..63, OR full[i]; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
-    ``mixed``, else ``negc``.
+    ``mixed``, else neg[0] = ``negc`` and the other neg[i] are not written.
 
     R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start
     (flat index); Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8 [.., spitch] sign
@@ -163,15 +163,16 @@ def _make_lt_slots(bl: int):
                             spread = builder.shuffle_vector(sv, sv, spreads[e])
                             nword = builder.bitcast(builder.icmp_signed("<", spread, zeros),
                                                     i64)
-                        else:
-                            nword = negc
-                        builder.store(nword, builder.gep(narr.data, [i]))
+                            builder.store(nword, builder.gep(narr.data, [i]))
 
             with builder.if_else(mixed) as (with_signs, uniform):
                 with with_signs, cgutils.for_range(builder, blocks) as loop:
                     block(builder.mul(loop.index, ir.Constant(n.type, bl)), True)
-                with uniform, cgutils.for_range(builder, blocks) as loop:
-                    block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
+                with uniform:
+                    with cgutils.for_range(builder, blocks) as loop:
+                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
+                    with builder.if_then(builder.icmp_signed(">", n, ir.Constant(n.type, 0))):
+                        builder.store(negc, narr.data)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -226,25 +227,32 @@ def _power_of_two(typingctx, a, sh):
 
 
 @nb.njit(cache=True, inline="always")
-def _scaled(a_row, scale, qmax, sg, q8):  # pragma: no cover - numba
-    """:func:`_quantize_bytes`' loop when 2^(w - e) = ``scale`` is exact in the row's type;
-    returns (max q, min sign mask, max sign mask), from the neutral (0, 0, -1)."""
-    top = np.int32(0)
-    lo = np.int8(0)
-    hi = np.int8(-1)
+def _scaled(a_row, scale, w, sg, q8):  # pragma: no cover - numba
+    """:func:`_quantize_bytes`' loop when 2^(w - e) = ``scale`` is exact in the row's float type:
+    sg[i] sign masks, q8[i] = min(q_i, 255); returns (whether a q is 2^w = 256, whether an
+    element is negative, whether one is not). q stays in the float type (an integer <= 2^w,
+    exact) and the reductions are boolean ORs: numba widens int32 arithmetic to int64, and a
+    float max reduction does not vectorise; either took most of the vector lanes."""
+    one = _as_element(a_row, 1.0)
     half = _as_element(a_row, 0.5)
+    zero = _as_element(a_row, 0.0)
+    qmax = _as_element(a_row, 1 << w)
+    top = _as_element(a_row, 255.0)
+    full = False
+    negative = False
+    positive = False
     for i in range(a_row.shape[0]):
         v = a_row[i]
-        si = -np.int8(v < 0)  # -0.0 < 0 is False: positive
-        sg[i] = si
+        neg = v < 0  # -0.0 < 0 is False: positive
+        sg[i] = -np.int8(neg)
+        negative |= neg
+        positive |= not neg
         y = abs(v) * scale
-        fl = np.int32(y)
-        qi = min(fl + np.int32(y - _as_element(a_row, fl) >= half), qmax)
-        q8[i] = np.uint8(min(qi, 255))
-        top = max(top, qi)
-        lo = min(lo, si)
-        hi = max(hi, si)
-    return top, lo, hi
+        fl = _as_element(a_row, np.int32(y))  # floor(y), y >= 0
+        qf = min(fl + (one if y - fl >= half else zero), qmax)
+        q8[i] = np.uint8(min(qf, top))
+        full |= qf > top
+    return full, negative, positive
 
 
 @nb.njit(cache=True, inline="always")
@@ -261,28 +269,26 @@ def _quantize_bytes(a_row, e, w, q, sg, q8, s8):  # pragma: no cover - numba
     is quantize_row's, bit for bit, with twice the vector lanes for float32. Otherwise
     quantize_row itself runs."""
     n = a_row.shape[0]
-    qmax = np.int32(1 << w)
     sh = w - e
     scale = _power_of_two(a_row, sh)
-    top = np.int32(0)
-    lo = np.int8(0)  # min and max of the sign masks (0 / -1), from the neutral start (0, -1)
-    hi = np.int8(-1)
     if scale != 0:
-        top, lo, hi = _scaled(a_row, scale, qmax, sg, q8)
+        full, negative, positive = _scaled(a_row, scale, w, sg, q8)
     else:
         quantize_row(a_row, e, w, q, sg)
+        full = False
+        negative = False
+        positive = False
         for i in range(n):
             qi = q[i]
             q8[i] = np.uint8(min(qi, 255))
-            top = max(top, qi)
-            si = sg[i]
-            lo = min(lo, si)
-            hi = max(hi, si)
-    uniform = np.int8(0) if n == 0 else (lo if lo == hi else np.int8(1))
+            full |= qi > 255
+            negative |= sg[i] != 0
+            positive |= sg[i] == 0
+    uniform = np.int8(-1) if not positive and n > 0 else np.int8(1 if negative else 0)
     if uniform == 1:
         for i in range(n):
             s8[i] = sg[i]
-    return uniform, top > 255
+    return uniform, full
 
 
 @nb.njit(cache=True)
@@ -308,15 +314,16 @@ def _group_slots(order, p0, p1, stride, empty, slot_rows, offsets):  # pragma: n
 
 @nb.njit(cache=True, inline="always")
 def _group_side(A, E, R, Q, S, U, T, order, p0, p1, BL, w, q, sg, zero, full, offsets,
-                slot_rows, sign_rows, out, neg):  # pragma: no cover - numba
+                slot_rows, sign_rows, out, neg, all_neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
-    outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0;
-    returns whether a slot's signs are mixed. Reads what :func:`_quantize_bytes` left for k
-    (:class:`SlotBytes` Q, S, U, T, row k): the magnitudes, the sign masks of the rows with
-    mixed signs, the uniform signs, and whether a q is 256 (those rows are quantised again for
-    their all-ones slots); offsets and slot_rows from :func:`_group_slots`. q int32 and sg int8
-    [>= rows], full uint64 [>= rows], sign_rows int64 [P]: scratch; zero uint64 [>= rows] all
-    zero."""
+    outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0
+    (when no slot's signs are mixed, the same word for every r: then only neg[0] unless
+    ``all_neg``); returns whether a slot's signs are mixed. Reads what
+    :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, T, row k): the magnitudes,
+    the sign masks of the rows with mixed signs, the uniform signs, and whether a q is 256
+    (those rows are quantised again for their all-ones slots); offsets and slot_rows from
+    :func:`_group_slots`. q int32 and sg int8 [>= rows], full uint64 [>= rows], sign_rows int64
+    [P]: scratch; zero uint64 [>= rows] all zero."""
     rows = out.shape[0]
     ones = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
     zero_row = Q.shape[0] - 1  # all zero in Q and S
@@ -335,6 +342,9 @@ def _group_side(A, E, R, Q, S, U, T, order, p0, p1, BL, w, q, sg, zero, full, of
             mixed = True
             sign_rows[s] = k
         tops = tops or T[k]
+    if all_neg and not mixed:
+        for r in range(rows):
+            neg[r] = negc
     if not tops:
         _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, zero, out, neg)
         return mixed
@@ -400,7 +410,9 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
     the others are in groups). Writes Xp, NX uint64 [G, n] and Dp, ND [G, m], what
     :func:`.and_counter.pack_groups` makes of :func:`.comparator.streams_both`'s words; X
     [K, 1, n], Xs [K, n] and D, Ds of the plain k; gu int8 [G], 1 where no slot of the group
-    has mixed x signs (:func:`.and_counter.group_uniform`); and per side (x; d alike) the
+    has mixed x signs (:func:`.and_counter.group_uniform`; NX[g] is then the same word for
+    every element, and only NX[g, 0], the one :func:`.and_counter.accumulate_packed` reads, is
+    written); and per side (x; d alike) the
     arrays of a :class:`SlotBytes` for the chunk: Qx, Sx, Ux (also of the plain k), Tx,
     scratch written by the first pass and read by the second.
 
@@ -439,10 +451,10 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
                          offsets)
             mixed = _group_side(xa, ex, Rx, Qx, Sx, Ux, Tx, order, gstart[g], gstart[g + 1],
                                 BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Xp[g],
-                                NX[g])
+                                NX[g], False)
             gu[g] = 0 if mixed else 1
             _group_side(da, ed, Rd, Qd, Sd, Ud, Td, order, gstart[g], gstart[g + 1], BL, w, q,
-                        sg, zero, full, offsets, slot_rows, sign_rows, Dp[g], ND[g])
+                        sg, zero, full, offsets, slot_rows, sign_rows, Dp[g], ND[g], True)
 
 
 @dataclasses.dataclass
