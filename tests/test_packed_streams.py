@@ -196,6 +196,28 @@ def test_essop_outer_product_unchanged(threads, monkeypatch):
     assert set(calls) == set(packed_streams.SLOT_BLS)  # the slot streams ran at every BL
 
 
+@pytest.mark.parametrize(("x_dtype", "d_dtype"), [(np.float64, np.float32),
+                                                   (np.float32, np.float64),
+                                                   (np.float16, np.float32)])
+def test_operands_of_different_dtypes(x_dtype, d_dtype, monkeypatch):
+    """x and delta of different float types (each side is quantised in its own type, or in
+    float64 for float16) give the same raw accumulator and activity with the slot streams as
+    without them and without packing, at every slot BL."""
+    base = HardwareConfig()
+    rg = np.random.default_rng(7)
+    calls = []
+    for bl in packed_streams.SLOT_BLS:
+        x = np.maximum(rg.standard_normal((90, 13)), 0).astype(x_dtype)
+        d = (rg.standard_normal((90, 6)) * 1e-2).astype(d_dtype)
+        config = dataclasses.replace(base, essop=dataclasses.replace(base.essop,
+                                                                     bitstream_length=bl))
+        with_slots, without, unpacked = _essop_both(x, d, config, bl, 40, monkeypatch, calls)
+        for other in (without, unpacked):
+            np.testing.assert_array_equal(with_slots.raw, other.raw, err_msg=f"BL {bl}")
+            assert with_slots.activity == other.activity
+    assert set(calls) == set(packed_streams.SLOT_BLS)
+
+
 SLOT_GRID = list(itertools.product(packed_streams.SLOT_BLS, (1, 3, 8), ("lfsr", "ideal")))
 
 

@@ -313,24 +313,45 @@ def _group_slots(order, p0, p1, stride, empty, slot_rows, offsets):  # pragma: n
 
 
 @nb.njit(cache=True, inline="always")
-def _group_side(A, E, R, Q, S, U, T, order, p0, p1, BL, w, q, sg, zero, full, offsets,
-                slot_rows, sign_rows, out, neg, all_neg):  # pragma: no cover - numba
+def _full_slots(A, E, T, order, p0, p1, BL, w, q, sg, full):  # pragma: no cover - numba
+    """Whether a slot of the group k_s = order[p0 + s] has a q of 2^w = 256 (T[k_s]); if so,
+    full[r] (uint64 [>= rows]) = the ones of the slots s where row r's q is 256 (quantised
+    again from A[k_s] with exponent E[k_s]: q = 256 is above every 8-bit number, so its stream
+    is all ones, where the byte 255 would miss r = 255). q int32, sg int8: scratch."""
+    tops = False
+    for s in range(p1 - p0):
+        tops = tops or T[order[p0 + s]]
+    if not tops:
+        return False
+    rows = A.shape[1]
+    ones = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
+    for r in range(rows):
+        full[r] = 0
+    for s in range(p1 - p0):
+        k = order[p0 + s]
+        if T[k]:
+            _quantize_again(A[k], E[k], w, q, sg)
+            slot = ones << np.uint64(s * BL)
+            for r in range(rows):
+                full[r] |= slot & np.uint64(-np.int64(q[r] > 255))
+    return True
+
+
+@nb.njit(cache=True, inline="always")
+def _group_side(R, Q, S, U, order, p0, p1, BL, full, offsets, slot_rows, sign_rows, out, neg,
+                all_neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
-    outer products k_s = order[p0 + s], neg[r] = the ones of the slots s where A[k_s, r] < 0
-    (when no slot's signs are mixed, the same word for every r: then only neg[0] unless
-    ``all_neg``); returns whether a slot's signs are mixed. Reads what
-    :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, T, row k): the magnitudes,
-    the sign masks of the rows with mixed signs, the uniform signs, and whether a q is 256
-    (those rows are quantised again for their all-ones slots); offsets and slot_rows from
-    :func:`_group_slots`. q int32 and sg int8 [>= rows], full uint64 [>= rows], sign_rows int64
-    [P]: scratch; zero uint64 [>= rows] all zero."""
-    rows = out.shape[0]
+    outer products k_s = order[p0 + s] (OR full[r], from :func:`_full_slots`), neg[r] = the
+    ones of the slots s where element r of k_s is negative (when no slot's signs are mixed, the
+    same word for every r: then only neg[0] unless ``all_neg``); returns whether a slot's signs
+    are mixed. Reads what :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, row
+    k): the magnitudes, the sign masks of the rows with mixed signs and the uniform signs;
+    offsets and slot_rows from :func:`_group_slots`; sign_rows int64 [P]: scratch."""
     ones = (np.uint64(1) << np.uint64(BL)) - np.uint64(1)
     zero_row = Q.shape[0] - 1  # all zero in Q and S
     minus_row = zero_row + 1  # all -1 in S
     negc = np.uint64(0)  # the negative slots when no slot's signs are mixed
     mixed = False
-    tops = False
     for s in range(sign_rows.shape[0]):
         sign_rows[s] = zero_row
     for s in range(p1 - p0):
@@ -341,22 +362,10 @@ def _group_side(A, E, R, Q, S, U, T, order, p0, p1, BL, w, q, sg, zero, full, of
         elif U[k] == 1:
             mixed = True
             sign_rows[s] = k
-        tops = tops or T[k]
     if all_neg and not mixed:
-        for r in range(rows):
+        for r in range(out.shape[0]):
             neg[r] = negc
-    if not tops:
-        _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, zero, out, neg)
-        return mixed
-    for r in range(rows):
-        full[r] = 0
-    for s in range(p1 - p0):  # q = 256 (above every number): the slot's bits all ones
-        k = order[p0 + s]
-        if T[k]:
-            _quantize_again(A[k], E[k], w, q, sg)
-            slot = ones << np.uint64(s * BL)
-            for r in range(rows):
-                full[r] |= slot & np.uint64(-np.int64(q[r] > 255))
+    # one call site: the intrinsics of every BL are inlined here
     _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, full, out, neg)
     return mixed
 
@@ -449,12 +458,21 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
         for g in range(tk * G // tasks, (tk + 1) * G // tasks):
             _group_slots(order, gstart[g], gstart[g + 1], stride, Qx.shape[0] - 1, slot_rows,
                          offsets)
-            mixed = _group_side(xa, ex, Rx, Qx, Sx, Ux, Tx, order, gstart[g], gstart[g + 1],
-                                BL, w, q, sg, zero, full, offsets, slot_rows, sign_rows, Xp[g],
-                                NX[g], False)
-            gu[g] = 0 if mixed else 1
-            _group_side(da, ed, Rd, Qd, Sd, Ud, Td, order, gstart[g], gstart[g + 1], BL, w, q,
-                        sg, zero, full, offsets, slot_rows, sign_rows, Dp[g], ND[g], True)
+            for side in range(2):  # one call site (x, then d): half the code to compile
+                x_side = side == 0
+                if x_side:  # (the operands' dtypes may differ: one call each)
+                    tops = _full_slots(xa, ex, Tx, order, gstart[g], gstart[g + 1], BL, w, q,
+                                       sg, full)
+                else:
+                    tops = _full_slots(da, ed, Td, order, gstart[g], gstart[g + 1], BL, w, q,
+                                       sg, full)
+                mixed = _group_side(Rx if x_side else Rd, Qx if x_side else Qd,
+                                    Sx if x_side else Sd, Ux if x_side else Ud, order,
+                                    gstart[g], gstart[g + 1], BL, full if tops else zero,
+                                    offsets, slot_rows, sign_rows, Xp[g] if x_side else Dp[g],
+                                    NX[g] if x_side else ND[g], not x_side)
+                if x_side:
+                    gu[g] = 0 if mixed else 1
 
 
 @dataclasses.dataclass
