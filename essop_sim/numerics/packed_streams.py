@@ -58,16 +58,16 @@ def fits(bl: int, mode_x: int, mode_d: int, number_dtype: type, n: int, m: int) 
 
 
 def _make_lt_slots(bl: int):
-    """An intrinsic ``lt_slots(R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg)`` for
-    one BL: out[i] = packed word of (R.flat[roffs[l // bl] + l % bl] < Q[rows[l // bl], i]) over
-    lanes l = 0..63, OR full[i]; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
+    """An intrinsic ``lt_slots(R, roffs, Q, S, rows, srows, mixed, negc, out, neg)`` for one
+    BL: out[i] = packed word of (R.flat[roffs[l // bl] + l % bl] < Q[rows[l // bl], i]) over
+    lanes l = 0..63; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
     ``mixed``, else neg[0] = ``negc`` and the other neg[i] are not written.
 
     R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start
     (flat index); Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8 [.., spitch] sign
     masks (pitches >= n rounded up to bl: columns past n are read, their words
     not stored); rows, srows: int64 [P] the row of Q and of S of each slot (P = 64 // bl);
-    mixed: bool; negc: uint64; full: uint64 [>= n]; out, neg: uint64 [n] (n = out's length).
+    mixed: bool; negc: uint64; out, neg: uint64 [n] (n = out's length).
     Elements go bl at a time: the P slot rows' bl bytes are loaded (P loads) into one 64-byte
     vector, slot-major, and each element's 64 lanes are one constant shuffle of it (lane l takes
     slot l // bl's byte), then one 64-lane compare whose i1 lanes bitcast to the word; the sign
@@ -80,23 +80,23 @@ def _make_lt_slots(bl: int):
                 and arr.layout == "C")
 
     @intrinsic
-    def lt_slots(typingctx, R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg):
+    def lt_slots(typingctx, R, roffs, Q, S, rows, srows, mixed, negc, out, neg):
         if not (is_c(R, types.uint8, 2) and is_c(roffs, types.int64, 1)
                 and is_c(Q, types.uint8, 2) and is_c(S, types.int8, 2)
                 and is_c(rows, types.int64, 1) and is_c(srows, types.int64, 1)
                 and isinstance(mixed, types.Boolean)
-                and negc == types.uint64 and is_c(full, types.uint64, 1)
+                and negc == types.uint64
                 and is_c(out, types.uint64, 1) and is_c(neg, types.uint64, 1)):
             return None
-        sig = types.void(R, roffs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        sig = types.void(R, roffs, Q, S, rows, srows, mixed, negc, out, neg)
 
         def codegen(context, builder, signature, args):
             from numba.core import cgutils
 
             rarr, offarr, qarr, sarr, rowarr, srowarr = (context.make_array(signature.args[a])(
                 context, builder, args[a]) for a in range(6))
-            farr, oarr, narr = (context.make_array(signature.args[a])(context, builder, args[a])
-                                for a in (8, 9, 10))
+            oarr, narr = (context.make_array(signature.args[a])(context, builder, args[a])
+                          for a in (8, 9))
             mixed, negc = args[6], args[7]
             i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
             lanes = ir.VectorType(i8, 64)
@@ -157,7 +157,6 @@ def _make_lt_slots(bl: int):
                     with builder.if_then(inside, likely=True):
                         spread = builder.shuffle_vector(qv, qv, spreads[e])
                         word = builder.bitcast(builder.icmp_unsigned("<", nums, spread), i64)
-                        word = builder.or_(word, builder.load(builder.gep(farr.data, [i])))
                         builder.store(word, builder.gep(oarr.data, [i]))
                         if signs:
                             spread = builder.shuffle_vector(sv, sv, spreads[e])
@@ -338,10 +337,10 @@ def _full_slots(A, E, T, order, p0, p1, BL, w, q, sg, full):  # pragma: no cover
 
 
 @nb.njit(cache=True, inline="always")
-def _group_side(R, Q, S, U, order, p0, p1, BL, full, offsets, slot_rows, sign_rows, out, neg,
-                all_neg):  # pragma: no cover - numba
+def _group_side(R, Q, S, U, order, p0, p1, BL, tops, full, offsets, slot_rows, sign_rows, out,
+                neg, all_neg):  # pragma: no cover - numba
     """One side of one group: out[r] (uint64) = the packed streams of row r of the group's
-    outer products k_s = order[p0 + s] (OR full[r], from :func:`_full_slots`), neg[r] = the
+    outer products k_s = order[p0 + s] (OR full[r] if ``tops``, :func:`_full_slots`), neg[r] = the
     ones of the slots s where element r of k_s is negative (when no slot's signs are mixed, the
     same word for every r: then only neg[0] unless ``all_neg``); returns whether a slot's signs
     are mixed. Reads what :func:`_quantize_bytes` left for k (:class:`SlotBytes` Q, S, U, row
@@ -366,26 +365,28 @@ def _group_side(R, Q, S, U, order, p0, p1, BL, full, offsets, slot_rows, sign_ro
         for r in range(out.shape[0]):
             neg[r] = negc
     # one call site: the intrinsics of every BL are inlined here
-    _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, full, out, neg)
+    _lt_slots(BL, R, offsets, Q, S, slot_rows, sign_rows, mixed, negc, out, neg)
+    if tops:
+        for r in range(out.shape[0]):
+            out[r] |= full[r]
     return mixed
 
 
 @nb.njit(cache=True, inline="always")
-def _lt_slots(BL, R, offs, Q, S, rows, srows, mixed, negc, full, out,
-              neg):  # pragma: no cover - numba
+def _lt_slots(BL, R, offs, Q, S, rows, srows, mixed, negc, out, neg):  # pragma: no cover - numba
     """The ``lt_slots`` intrinsic of :func:`_make_lt_slots` for this BL (one of SLOT_BLS)."""
     if BL == 8:
-        _lt_slots8(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots8(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
     elif BL == 16:
-        _lt_slots16(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots16(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
     elif BL == 32:
-        _lt_slots32(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots32(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
     elif BL == 4:
-        _lt_slots4(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots4(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
     elif BL == 2:
-        _lt_slots2(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots2(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
     else:
-        _lt_slots1(R, offs, Q, S, rows, srows, mixed, negc, full, out, neg)
+        _lt_slots1(R, offs, Q, S, rows, srows, mixed, negc, out, neg)
 
 
 @nb.njit(cache=True)
@@ -450,7 +451,6 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
     for tk in nb.prange(tasks):
         q = np.empty(rows, dtype=np.int32)
         sg = np.empty(rows, dtype=np.int8)
-        zero = np.zeros(rows, dtype=np.uint64)
         full = np.empty(rows, dtype=np.uint64)
         offsets = np.empty(P, dtype=np.int64)
         slot_rows = np.empty(P, dtype=np.int64)
@@ -468,7 +468,7 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
                                        sg, full)
                 mixed = _group_side(Rx if x_side else Rd, Qx if x_side else Qd,
                                     Sx if x_side else Sd, Ux if x_side else Ud, order,
-                                    gstart[g], gstart[g + 1], BL, full if tops else zero,
+                                    gstart[g], gstart[g + 1], BL, tops, full,
                                     offsets, slot_rows, sign_rows, Xp[g] if x_side else Dp[g],
                                     NX[g] if x_side else ND[g], not x_side)
                 if x_side:
