@@ -9,21 +9,25 @@ product, whatever BL is. When the slots fill the word exactly (BL 1, 2, 4, 8, 16
 random numbers are bytes (comparator width w <= 8, a shared sequence per side), the whole packed
 word of an element is one 64-lane compare instead (:func:`packed_streams`):
 
-1. every k of the chunk, in order, quantises its rows (:func:`.comparator.quantize_row`) and
-   keeps each magnitude as a byte, min(q, 255), in a chunk buffer Q (one row per k);
+1. every k of the chunk, in order, quantises its rows as :func:`.comparator.quantize_row` does
+   (:func:`_quantize_bytes`, in the row's own float type where that is exact) and keeps, in a
+   :class:`SlotBytes` (one row per k), each magnitude as a byte, min(q, 255), and the sign
+   masks of the rows whose signs are mixed;
 2. for each group, lane l = s BL + t of a 64-byte vector holds random number t of slot s's
    outer product, R[k_s stride + t]; for BL consecutive elements, the P slots' BL bytes are
    loaded into one vector (slot-major) and each element's lanes are one constant shuffle of it
    (lane l takes slot l // BL's byte of that element); the lanes' ``r < q`` bits are the packed
    word, bit l = lane l: bit s BL + t is stream bit t of k_s, what ``lt_words`` computes slot
-   by slot, so the words are identical.
+   by slot, so the words are identical. The negative-slot words come from the sign bytes the
+   same way, or are one word for the whole row when no slot's signs are mixed.
 
 A magnitude q = 2^w = 256 does not fit a byte: it is stored as 255 and its slot's BL bits are
 set afterwards (q = 256 is above every 8-bit number, so its stream is all ones). Slots of a last,
-partial group read an all-zero row of Q and number 0, so they stay zero. Sign masks are packed as
-:func:`.and_counter.pack_groups` packs them. Results are bit-identical to building the streams
-with :func:`.comparator.streams_both` and packing them with :func:`.and_counter.pack_groups`
-(tests/test_packed_streams.py); docs/numerics-essop.md, "Streams built packed".
+partial group read an all-zero row of Q, so they stay zero. Results are bit-identical to
+building the streams with :func:`.comparator.streams_both` and packing them with
+:func:`.and_counter.pack_groups` (NX in full where a group's x signs are mixed, NX[g, 0]
+otherwise: the only word of it the accumulation reads; tests/test_packed_streams.py).
+docs/numerics-essop.md, "Streams built packed", specifies it bit for bit.
 """
 
 from __future__ import annotations
