@@ -28,10 +28,16 @@ from benchinfo import command_line, machine_line
 
 from essop_sim.config import HardwareConfig
 from essop_sim.datapaths.essop import numerics as essop_numerics
-from essop_sim.numerics import packed_streams
+from essop_sim.numerics import comparator, packed_streams
 from essop_sim.workloads import resnet32_cifar10
 
 QUICK = ("conv1", "stage1.block1.conv1", "stage3.block2.conv2", "fc")
+
+
+def built_packed(bl: int, n: int, m: int) -> bool:
+    """Whether the default configuration at this BL builds the layer's streams packed."""
+    mask = comparator.MODE_MASK
+    return packed_streams.fits(bl, mask, mask, np.uint8, n, m)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         ref = best.get((name, 64, True), (None,))[0]
         for bl, slots in variants:
             wall, t = best[(name, bl, slots)]
-            how = "streams built packed" if bl in packed_streams.SLOT_BLS else ""
+            how = ("streams built packed" if built_packed(bl, lay.n, lay.m)
+                   else "streams built one by one" if bl in packed_streams.SLOT_BLS else "")
             if not slots:
-                how = "streams built one by one"
+                how = "streams built one by one (path turned off)"
             split = " / ".join(f"{1e3 * t.get(k, 0.0):6.2f}"
                                for k in ("exponents", "streams", "accumulate"))
             ratio = f"  BL 64 / this {ref / wall:5.2f}" if ref and bl != 64 else ""
