@@ -64,13 +64,13 @@ def fits(bl: int, mode_x: int, mode_d: int, number_dtype: type, n: int, m: int) 
 def _make_lt_slots(bl: int):
     """An intrinsic ``lt_slots(R, roffs, Q, S, rows, srows, mixed, negc, out, neg)`` for one
     BL: out[i] = packed word of (R.flat[roffs[l // bl] + l % bl] < Q[rows[l // bl], i]) over
-    lanes l = 0..63; neg[i] = packed word of (S[srows[l // bl], i] < 0) if
-    ``mixed``, else neg[0] = ``negc`` and the other neg[i] are not written.
+    lanes l = 0..63; neg[i] = packed word of (S[srows[l // bl], i] < 0) if ``mixed``, else
+    neg[0] = ``negc`` and the other neg[i] are not written.
 
     R: C-contiguous uint8 random numbers, roffs: int64 [P] where each slot's bl numbers start
     (flat index); Q: C-contiguous uint8 [.., pitch] magnitudes and S: int8 [.., spitch] sign
-    masks (pitches >= n rounded up to bl: columns past n are read, their words
-    not stored); rows, srows: int64 [P] the row of Q and of S of each slot (P = 64 // bl);
+    masks (pitches >= n rounded up to bl: columns past n are read, their words not stored);
+    rows, srows: int64 [P] the row of Q and of S of each slot (P = 64 // bl);
     mixed: bool; negc: uint64; out, neg: uint64 [n] (n = out's length).
     Elements go bl at a time: the P slot rows' bl bytes are loaded (P loads) into one 64-byte
     vector, slot-major, and each element's 64 lanes are one constant shuffle of it (lane l takes
@@ -191,9 +191,9 @@ _lt_slots16 = _make_lt_slots(16)
 _lt_slots32 = _make_lt_slots(32)
 
 
-def _as_element(a, v):  # pragma: no cover - replaced by the overload in numba code
-    """v converted to the element type of array a (numba only)."""
-    raise NotImplementedError
+def _as_element(a, v):
+    """v converted to the element type of array a (in numba code: the overload below)."""
+    return a.dtype.type(v)
 
 
 @overload(_as_element, jit_options={"cache": True})
@@ -426,9 +426,9 @@ def packed_streams(xa, ex, Rx, da, ed, Rd, order, gstart, active, rest, stride, 
     [K, 1, n], Xs [K, n] and D, Ds of the plain k; gu int8 [G], 1 where no slot of the group
     has mixed x signs (:func:`.and_counter.group_uniform`; NX[g] is then the same word for
     every element, and only NX[g, 0], the one :func:`.and_counter.accumulate_packed` reads, is
-    written); and per side (x; d alike) the
-    arrays of a :class:`SlotBytes` for the chunk: Qx, Sx, Ux (also of the plain k), Tx,
-    scratch written by the first pass and read by the second.
+    written); and per side (x; d alike) the arrays of a :class:`SlotBytes` for the chunk: Qx,
+    Sx, Ux (also of the plain k), Tx, scratch written by the first pass and read by the
+    second.
 
     Two passes, each split into ``tasks`` contiguous ranges (a few per thread): every k in
     order quantises its rows to bytes (sequential reads of the operands), then every group

@@ -71,8 +71,7 @@ FORMAT = {np.dtype(np.float32): (23, 127), np.dtype(np.float64): (52, 1023)}
 def exponent_of_bits(b, fraction, bias):  # pragma: no cover - numba
     """:func:`exponent_of` of a finite |v| given as its bit pattern b (a non-negative integer
     of a float format with ``fraction`` fraction bits and exponent ``bias``, :data:`FORMAT`), in
-    integer operations (no frexp call: 5 ns per row on a 16-element row is a third of its
-    exponent pass).
+    integer operations (no frexp call per row, no float view of the pattern).
 
     |v| = M 2^X with M = 2^fraction + f, X = biased - bias - fraction (normal) or M = f,
     X = 1 - bias - fraction (subnormal); the smallest e with |v| <= 2^e is X plus the bit
