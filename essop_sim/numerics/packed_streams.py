@@ -168,12 +168,65 @@ def _make_lt_slots(bl: int):
                                                     i64)
                             builder.store(nword, builder.gep(narr.data, [i]))
 
+            def eight_elements(bases, i0):
+                """Slots' bytes of elements i0 .. i0 + 7 (bl < 8): vectors of eight slots'
+                8-byte pieces, slot-major (vector v, lane 8 s' + e: slot 8 v + s', element e)."""
+                piece = ir.VectorType(i64, 8)
+                vecs = []
+                for v in range(slots // 8):
+                    vec = ir.Constant(piece, ir.Undefined)
+                    for sv in range(8):
+                        ptr = builder.bitcast(builder.gep(bases[8 * v + sv], [i0]),
+                                              i64.as_pointer())
+                        vec = builder.insert_element(vec, builder.load(ptr, align=1),
+                                                     ir.Constant(i32, sv))
+                    vecs.append(builder.bitcast(vec, lanes))
+                return vecs
+
+            def lanes_of(vecs, e):
+                """Element e's 64 lanes, lane l <- slot l // bl's byte of element e, which is
+                byte (8 (l // bl) + e) mod 64 of vector (8 (l // bl) + e) // 64: merged from the
+                vectors (two or more) one two-input shuffle at a time."""
+                where = [divmod(8 * (lane // bl) + e, 64) for lane in range(64)]
+                out = vecs[0]
+                for v in range(1, len(vecs)):
+                    # lanes of vector v from the second input; the others keep what the first
+                    # input has there (vecs[0]'s bytes in the first merge, then the result)
+                    mask = [b + 64 if src == v else (b if v == 1 and src == 0 else lane)
+                            for lane, (src, b) in enumerate(where)]
+                    out = builder.shuffle_vector(out, vecs[v],
+                                                 ir.Constant(ir.VectorType(i32, 64), mask))
+                return out
+
+            def wide_block(i0, signs):
+                """Elements i0 .. i0 + 7 (those below n), for bl < 8."""
+                qvecs = eight_elements(qbases, i0)
+                svecs = eight_elements(sbases, i0) if signs else None
+                for e in range(8):
+                    i = builder.add(i0, ir.Constant(n.type, e))
+                    inside = builder.icmp_signed("<", i, n)
+                    with builder.if_then(inside, likely=True):
+                        word = builder.bitcast(builder.icmp_unsigned(
+                            "<", nums, lanes_of(qvecs, e)), i64)
+                        builder.store(word, builder.gep(oarr.data, [i]))
+                        if signs:
+                            nword = builder.bitcast(builder.icmp_signed(
+                                "<", lanes_of(svecs, e), zeros), i64)
+                            builder.store(nword, builder.gep(narr.data, [i]))
+
+            if bl < 8:  # eight elements a block: 8-byte loads instead of bl-byte inserts
+                blocks = builder.udiv(builder.add(n, ir.Constant(n.type, 7)),
+                                      ir.Constant(n.type, 8))
+                block, step = wide_block, 8
+            else:
+                step = bl
+
             with builder.if_else(mixed) as (with_signs, uniform):
                 with with_signs, cgutils.for_range(builder, blocks) as loop:
-                    block(builder.mul(loop.index, ir.Constant(n.type, bl)), True)
+                    block(builder.mul(loop.index, ir.Constant(n.type, step)), True)
                 with uniform:
                     with cgutils.for_range(builder, blocks) as loop:
-                        block(builder.mul(loop.index, ir.Constant(n.type, bl)), False)
+                        block(builder.mul(loop.index, ir.Constant(n.type, step)), False)
                     with builder.if_then(builder.icmp_signed(">", n, ir.Constant(n.type, 0))):
                         builder.store(negc, narr.data)
             return context.get_dummy_value()
@@ -487,8 +540,8 @@ class SlotBytes:
     group's empty slots); S int8 [rows + 2, pitch]: sign masks (0 / -1) of the rows whose signs
     are mixed (the others are not written), row ``rows`` all 0 and row ``rows + 1`` all -1
     (the uniform rows' signs); U int8 [rows] uniform signs (:func:`.comparator.uniform_sign`);
-    T bool [rows] whether some q is 2^w = 256. pitch: the row width rounded up to BL (at least
-    BL), since the compares read BL elements at a time."""
+    T bool [rows] whether some q is 2^w = 256. pitch: the row width rounded up to max(BL, 8),
+    since the compares read that many elements at a time."""
 
     Q: np.ndarray
     S: np.ndarray
@@ -498,7 +551,8 @@ class SlotBytes:
     @classmethod
     def empty(cls, rows: int, width: int, bl: int) -> SlotBytes:
         """Arrays for ``rows`` outer products of ``width`` elements, the fixed rows set."""
-        pitch = max(bl, -(-width // bl) * bl)
+        unit = max(bl, 8)  # the compares read bl (at least 8) elements at a time
+        pitch = max(unit, -(-width // unit) * unit)
         out = cls(np.empty((rows + 1, pitch), dtype=np.uint8),
                   np.empty((rows + 2, pitch), dtype=np.int8),
                   np.empty(rows, dtype=np.int8), np.empty(rows, dtype=np.bool_))
