@@ -75,7 +75,9 @@ def _make_lt_slots(bl: int):
     Elements go bl at a time: the P slot rows' bl bytes are loaded (P loads) into one 64-byte
     vector, slot-major, and each element's 64 lanes are one constant shuffle of it (lane l takes
     slot l // bl's byte), then one 64-lane compare whose i1 lanes bitcast to the word; the sign
-    bytes the same way when ``mixed``.
+    bytes the same way when ``mixed``. For bl < 8, eight elements at a time instead: one 8-byte
+    load per slot, and each element's lanes merged from those vectors by two-input shuffles
+    (one insert per slot and element had cost 64 per word at bl = 1).
     """
     slots = 64 // bl
 
