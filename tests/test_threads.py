@@ -65,6 +65,38 @@ def test_limited_sets_and_restores_numba_threads():
     assert numba.get_num_threads() == before
 
 
+def test_chunks_of_restores_the_size_when_nested():
+    """threads.chunks_of restores the chunk size it found, nested or after an exception
+    (numba.parallel_chunksize, one module-wide object, restores the last size saved)."""
+    start = numba.get_parallel_chunksize()
+    with policy.chunks_of(3):
+        with policy.chunks_of(1):
+            assert numba.get_parallel_chunksize() == 1
+        assert numba.get_parallel_chunksize() == 3
+        with pytest.raises(RuntimeError), policy.chunks_of(5):
+            raise RuntimeError
+        assert numba.get_parallel_chunksize() == 3
+    assert numba.get_parallel_chunksize() == start
+
+
+def test_an_update_inside_a_users_chunksize_block_leaves_it_as_it_was():
+    """essop_outer_product sets its own chunk size (streams built packed at BL 8, and streams
+    built one by one at BL 64) and restores the caller's, inside a caller's
+    numba.parallel_chunksize block and after it."""
+    rg = np.random.default_rng(4)
+    x = np.maximum(rg.standard_normal((300, 40)), 0).astype(np.float32)
+    d = (rg.standard_normal((300, 30)) * 1e-3).astype(np.float32)
+    start = numba.get_parallel_chunksize()
+    for bl in (8, 64):
+        cfg = HardwareConfig()
+        cfg = type(cfg)(**{**cfg.__dict__, "essop": type(cfg.essop)(
+            **{**cfg.essop.__dict__, "bitstream_length": bl})})
+        with numba.parallel_chunksize(4):
+            essop_outer_product(x, d, cfg, 1)
+            assert numba.get_parallel_chunksize() == 4
+        assert numba.get_parallel_chunksize() == start
+
+
 def test_threads_in_effect_follows_limited_blocks():
     before = numba.get_num_threads()
     assert policy.threads_in_effect() == before

@@ -135,6 +135,23 @@ def limited(threads: int) -> Iterator[int]:
             numba.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def chunks_of(iterations: int) -> Iterator[None]:
+    """Run the block with numba's parallel chunk size set to ``iterations`` (a dynamic schedule
+    handing out that many loop iterations at a time), restored afterwards, also on an exception.
+    Unlike ``numba.parallel_chunksize``, a module-wide object that keeps the size to restore in
+    one attribute (so a nested use, or another Python thread's, overwrote it and the outer
+    block's size leaked past its end), the size to restore is this call's own."""
+    import numba
+
+    before = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(iterations)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(before)
+
+
 def threads_in_effect() -> int:
     """numba's thread count for this calling thread: inside :func:`limited`, the count it set
     (read without numba's lock, which costs about a microsecond per call); else

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 
-import numba
 import numpy as np
 
 from ...config import HardwareConfig
@@ -21,7 +20,7 @@ from ...numerics import and_counter, comparator, packed_streams, shift_scaler
 from ...numerics.lfsr import RngBanks
 from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
-from ...numerics.threads import choose_threads, for_threads, limited, threads_in_effect
+from ...numerics.threads import choose_threads, chunks_of, for_threads, limited, threads_in_effect
 
 #: Target bytes of packed stream words (+ sign masks) per chunk of outer products. Measured on
 #: the ResNet-32 step (2-core AMD EPYC, 32 MiB L3), 8 MiB against 16 / 4 / 2 MiB, three
@@ -233,7 +232,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             Dp, ND = np.empty((G, m), dtype=np.uint64), np.empty((G, m), dtype=np.uint64)
             Xu = xb.U[:kc]
             gu = np.empty(G, dtype=np.int8)
-            with numba.parallel_chunksize(1):
+            with chunks_of(1):
                 packed(xs, ex[k0:k1], Rx, ds, ed[k0:k1], Rd, order, gstart, act, rest, stride,
                        bl, w, Xp, NX, Dp, ND, gu, X, Xs, D, Ds, xb.Q, xb.S, Xu, xb.T[:kc], db.Q,
                        db.S, db.U[:kc], db.T[:kc], min(stasks, kc))
@@ -249,7 +248,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         # per thread, so a thread that the OS deschedules on a shared machine does not hold up
         # the other. (Not for the accumulation: its row groups each stream the whole chunk,
         # and more of them measured slower.)
-        with numba.parallel_chunksize(1):
+        with chunks_of(1):
             streams_both(xs, ex[k0:k1], Rx, mode_x, X, Xs, Xu, ds, ed[k0:k1], Rd, mode_d,
                          D, Ds, stride, bl, w, min(stasks, kc))
         t1 = clock()
