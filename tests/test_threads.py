@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
@@ -87,10 +89,10 @@ def test_an_update_inside_a_users_chunksize_block_leaves_it_as_it_was():
     x = np.maximum(rg.standard_normal((300, 40)), 0).astype(np.float32)
     d = (rg.standard_normal((300, 30)) * 1e-3).astype(np.float32)
     start = numba.get_parallel_chunksize()
+    base = HardwareConfig()
     for bl in (8, 64):
-        cfg = HardwareConfig()
-        cfg = type(cfg)(**{**cfg.__dict__, "essop": type(cfg.essop)(
-            **{**cfg.essop.__dict__, "bitstream_length": bl})})
+        cfg = dataclasses.replace(base, essop=dataclasses.replace(base.essop,
+                                                                  bitstream_length=bl))
         with numba.parallel_chunksize(4):
             essop_outer_product(x, d, cfg, 1)
             assert numba.get_parallel_chunksize() == 4
