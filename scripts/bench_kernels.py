@@ -184,11 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_bl(config, layers, repeat: int) -> dict:
     """Measure every layer at config's BL; print a row per layer and the BL's totals."""
-    import numba
-
     from essop_sim.datapaths.essop.numerics import default_chunk, essop_outer_product
     from essop_sim.numerics import and_counter, comparator, shift_scaler
     from essop_sim.numerics.lfsr import RngBanks
+    from essop_sim.numerics.threads import chunks_of
 
     c = config.essop
     bl, w = c.bitstream_length, c.comparator_bits
@@ -241,7 +240,7 @@ def run_bl(config, layers, repeat: int) -> dict:
             Ds = np.empty((kc, m), np.int8)
             Rx = bx.take(kc * bl, np.empty((kc * bl, 1), ndtype))
             Rd = bd.take(kc * bl, np.empty((kc * bl, 1), ndtype))
-            with numba.parallel_chunksize(1):  # the schedule essop_outer_product uses
+            with chunks_of(1):  # the schedule essop_outer_product uses
                 comparator.streams_both(x[k0:k1], ex[k0:k1], Rx, mode_x, X, Xs, Xu, d[k0:k1],
                                         ed[k0:k1], Rd, mode_d, D, Ds, bl, bl, w, 1)
             # The limit's layout (k contiguous), built untimed.
