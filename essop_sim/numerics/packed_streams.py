@@ -41,6 +41,7 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from .comparator import MODE_MASK, lt_words, quantize_row, uniform_sign
+from .shift_scaler import FORMAT
 
 #: Bitstream lengths whose P = 64 // BL slots fill a word exactly.
 SLOT_BLS = (1, 2, 4, 8, 16, 32)
@@ -268,7 +269,8 @@ def _power_of_two(typingctx, a, sh):
     if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64)
             and isinstance(sh, types.Integer)):
         return None
-    width, fraction, bias = (32, 23, 127) if a.dtype == types.float32 else (64, 52, 1023)
+    width = a.dtype.bitwidth
+    fraction, bias = FORMAT[np.dtype(str(a.dtype))]
 
     def codegen(context, builder, signature, args):
         ity = ir.IntType(width)
