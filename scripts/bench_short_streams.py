@@ -6,15 +6,18 @@ ReLU-like operands as there), times one whole ``essop_outer_product`` (exponents
 numbers, streams, accumulation; default configuration with the BL changed), interleaved in
 rounds so that every BL of a layer sees the same machine load, and prints the min over the
 rounds, its exponents / streams / accumulation split, and the time ratio to BL 64 measured in
-the same run. With ``--compare`` every BL that builds its streams packed
-(``numerics.packed_streams``: BL 1, 2, 4, 8, 16, 32) is also timed with that path turned off
-(streams built one by one, then packed where ``and_counter.packs`` says so), interleaved too.
+the same run; with more than one layer also the sum over the layers per BL (``--layers all``:
+the whole ResNet-32 step, every BL's layers interleaved as above). With ``--compare`` every
+BL that builds its streams packed (``numerics.packed_streams``: BL 1, 2, 4, 8, 16, 32) is also
+timed with that path turned off (streams built one by one, then packed where
+``and_counter.packs`` says so), interleaved too.
 
 Usage::
 
     python scripts/bench_short_streams.py                      # BL 1, 2, 4, 8, 16, 32, 64
     python scripts/bench_short_streams.py --bls 8,64 --rounds 9 --compare
     python scripts/bench_short_streams.py --layers stage3.block2.conv2 --bls 8,64
+    python scripts/bench_short_streams.py --layers all --bls 8,64 --rounds 5
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def built_packed(bl: int, n: int, m: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", default=",".join(QUICK), help="comma-separated layer names")
+    parser.add_argument("--layers", default=",".join(QUICK),
+                        help="comma-separated layer names, or 'all'")
     parser.add_argument("--bls", default="1,2,4,8,16,32,64", help="comma-separated BLs")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (min taken)")
     parser.add_argument("--batch", type=int, default=128)
@@ -50,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time each packed-stream BL with that path turned off")
     args = parser.parse_args(argv)
     bls = [int(b) for b in args.bls.split(",")]
-    names = args.layers.split(",")
     layers = {lay.name: lay for lay in resnet32_cifar10(args.batch)}
+    names = list(layers) if args.layers == "all" else args.layers.split(",")
     unknown = [name for name in names if name not in layers]
     if unknown:
         parser.error(f"--layers: unknown layer(s) {', '.join(unknown)}")
@@ -103,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                                for k in ("exponents", "streams", "accumulate"))
             ratio = f"  BL 64 / this {ref / wall:5.2f}" if ref and bl != 64 else ""
             print(f"  BL {bl:3d}  {1e3 * wall:8.2f}  ({split}){ratio}  {how}")
+    if len(names) > 1:
+        print(f"sum over the {len(names)} layers (each layer's min; ms)")
+        total = {v: sum(best[(name, *v)][0] for name in names) for v in variants}
+        ref = total.get((64, True))
+        for (bl, slots), wall in total.items():
+            ratio = f"  BL 64 / this {ref / wall:5.2f}" if ref and bl != 64 else ""
+            off = "" if slots else "  (streams built packed turned off)"
+            print(f"  BL {bl:3d}  {1e3 * wall:8.2f}{ratio}{off}")
     return 0
 
 

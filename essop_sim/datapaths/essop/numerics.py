@@ -168,9 +168,9 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     counter_safe = bl <= counter_max
     acc_hi = (1 << (A - 1)) - 1
     cmax_eff = min(bl, counter_max)
-    # Largest possible |step| per k, in float64: a chunk's sum can exceed the int64 range
-    # (K * 2^60), and the check below only needs to be conservative.
-    vmax = np.where(active, (cmax_eff << lsh) >> rsh, 0).astype(np.float64)
+    # Per chunk, the sum of its active k's largest possible |step| (float64: it can exceed the
+    # int64 range, and the check below only needs to be conservative).
+    step_sums = and_counter.chunk_step_sums(active, lsh, rsh, cmax_eff, chunk)
     acc_room = float(acc_hi) * (1.0 - 1e-9)
 
     acc = np.zeros((m, n), dtype=np.int64)
@@ -211,7 +211,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         # Fast path: no counter can overflow and |acc| + sum of the largest steps stays in range.
         fast = counter_safe and (
             (float(and_counter.max_abs_int(acc)) if k0 else 0.0)  # acc is zero before chunk 0
-            + float(vmax[k0:k1].sum()) * (1.0 + 1e-9) <= acc_room)
+            + float(step_sums[k0 // chunk]) * (1.0 + 1e-9) <= acc_room)
         t0 = clock()
         xs = shift_scaler.kernel_array(x[k0:k1])
         ds = shift_scaler.kernel_array(delta[k0:k1])
