@@ -420,14 +420,13 @@ def _quantize_bytes(a_row, e, w, q, sg, q8, s8):  # pragma: no cover - numba
     n = a_row.shape[0]
     sh = w - e
     scale = _power_of_two(a_row, sh)
-    if scale != 0 and n * a_row.itemsize >= 64:
+    in_s8 = scale != 0 and n * a_row.itemsize >= 64  # sign masks written straight to s8
+    if in_s8:
         found = _scaled_vectors(a_row, scale, 1 << w, q8, s8)
         full = (found & _FULL) != 0
         negative = (found & _NEGATIVE) != 0
         positive = (found & _POSITIVE) != 0
-        uniform = np.int8(-1) if not positive else np.int8(1 if negative else 0)
-        return uniform, full
-    if scale != 0:
+    elif scale != 0:
         full, negative, positive = _scaled(a_row, scale, w, sg, q8)
     else:
         quantize_row(a_row, e, w, q, sg)
@@ -441,7 +440,7 @@ def _quantize_bytes(a_row, e, w, q, sg, q8, s8):  # pragma: no cover - numba
             negative |= sg[i] != 0
             positive |= sg[i] == 0
     uniform = np.int8(-1) if not positive and n > 0 else np.int8(1 if negative else 0)
-    if uniform == 1:
+    if uniform == 1 and not in_s8:
         for i in range(n):
             s8[i] = sg[i]
     return uniform, full
