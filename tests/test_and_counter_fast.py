@@ -117,21 +117,3 @@ def test_streams_report_uniform_x_signs(mode):
     np.testing.assert_array_equal(Xu, uniform_signs(Xs))
     assert Xu[:5].tolist() == [0, -1, 0, 0, 0] and set(Xu.tolist()) <= {0, -1, 1}
 
-
-def test_chunk_step_sums_equal_exact_sums():
-    """chunk_step_sums against the exact integer sums of (cmax << lsh) >> rsh over each chunk's
-    active k (Python integers): within float64 rounding of a sum of at most `chunk` exact terms
-    (relative n * 2^-53), on random shifts including the largest (lsh 40, rsh 63) and partial
-    last chunks."""
-    rg = np.random.default_rng(5)
-    for K, chunk, cmax in ((1, 1, 1), (1000, 7, 255), (4099, 1024, 1 << 20), (300, 500, 64)):
-        active = rg.random(K) < 0.8
-        lsh = rg.integers(0, 41, K)
-        rsh = np.where(rg.random(K) < 0.3, rg.integers(1, 64, K), 0)
-        lsh[rsh > 0] = 0
-        got = and_counter.chunk_step_sums(active, lsh, rsh, cmax, chunk)
-        want = [sum((cmax << int(lsh[k])) >> int(rsh[k]) for k in range(k0, min(K, k0 + chunk))
-                    if active[k]) for k0 in range(0, K, chunk)]
-        assert got.shape == (len(want),)
-        for g, w in zip(got, want, strict=True):
-            assert abs(g - w) <= w * chunk * 2.0 ** -53

@@ -298,25 +298,6 @@ def accumulate_checked(X, xs, D, ds, lsh, rsh, active, acc, counter_max, saturat
 
 
 @nb.njit(cache=True)
-def chunk_step_sums(active, lsh, rsh, cmax, chunk):  # pragma: no cover - numba
-    """Per chunk c of ``chunk`` outer products (k in [c chunk, (c + 1) chunk)): the sum over
-    its active k of (cmax << lsh[k]) >> rsh[k], the largest |step| outer product k can add to
-    an accumulator cell (cmax: the largest count), in float64 (float64 [ceil(K / chunk)]).
-    Each term is exact (cmax << lsh <= 2^60); the sums are rounded, which the caller's
-    overflow check allows for. One pass, no K-sized temporaries (numpy's four took 1.3 ms at
-    K = 131072, most of it first-touch page faults)."""
-    K = active.shape[0]
-    out = np.empty((K + chunk - 1) // chunk)
-    for c in range(out.shape[0]):
-        total = 0.0
-        for k in range(c * chunk, min(K, (c + 1) * chunk)):
-            if active[k]:
-                total += np.float64((cmax << lsh[k]) >> rsh[k])
-        out[c] = total
-    return out
-
-
-@nb.njit(cache=True)
 def masked_ones(X, D, active, cols):  # pragma: no cover - numba
     """AND ones (counter increments) of the connected cells only: the sum over active k, rows
     j and their connected inputs i = cols[j, f] of popcount(X[k, :, i] & D[k, :, j]) (a masked
