@@ -16,7 +16,7 @@ import numpy as np
 
 from ...config import HardwareConfig
 from ...errors import ConfigError
-from ...numerics import and_counter, comparator, packed_streams, shift_scaler
+from ...numerics import and_counter, comparator, packed_streams, shift_scaler, vanishing
 from ...numerics.lfsr import RngBanks
 from ...numerics.pattern import mask_cols, mask_of
 from ...numerics.result import OuterProductResult
@@ -170,6 +170,10 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     cmax_eff = min(bl, counter_max)
     acc_room = float(acc_hi) * (1.0 - 1e-9)
 
+    # Active k whose steps vanish for every count: counted apart (numerics.vanishing), except
+    # with a sparsity mask, which counts the connected cells' ones only.
+    gone = vanishing.vanishing(active, rsh, cmax_eff) if mcols is None else None
+    ones_vanished = 0
     acc = np.zeros((m, n), dtype=np.int64)
     inc = np.zeros(m, dtype=np.int64)
     masked_inc = 0
@@ -183,6 +187,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     accumulate_checked = for_threads(and_counter.accumulate_checked)
     accumulate_plain = for_threads(and_counter.accumulate_fast)
     packed = for_threads(packed_streams.packed_streams)
+    vanishing_ones = for_threads(vanishing.vanishing_ones)
     if slot_streams:  # the chunk's magnitude bytes and sign masks
         xb = packed_streams.SlotBytes.empty(min(chunk, K), n, bl)
         db = packed_streams.SlotBytes.empty(min(chunk, K), m, bl)
@@ -223,6 +228,11 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             for b, buf in zip(banks, R_buf, strict=True):
                 b.take(kc * bl, buf)
             Rx, Rd = (buf[:kc * bl + pad] for buf in R_buf)
+        # k whose steps all vanish (2^rsh > the largest count) get their streams, but only
+        # their AND ones are counted, bit-sliced (numerics.vanishing), not accumulated
+        cut = gone[k0:k1] if fast and gone is not None else None
+        if cut is not None and not cut.any():
+            cut = None
         if fast and slot_streams:
             # streams built straight into packed words (numerics.packed_streams); the right-
             # shifted k get plain streams and accumulate_fast
@@ -240,6 +250,9 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             t1 = clock()
             t_streams += t1 - t0
             and_counter.accumulate_groups_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, groups)
+            if cut is not None:
+                ones_vanished += vanishing_ones(X, D, cut, min(stasks, kc))
+                rest = rest & ~cut
             if rest.any():
                 accumulate_plain(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], rest, acc, inc,
                                  kblock, groups)
@@ -255,6 +268,9 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         t1 = clock()
         t_streams += t1 - t0
         if fast:
+            if cut is not None:
+                ones_vanished += vanishing_ones(X, D, cut, min(stasks, kc))
+                act = act & ~cut
             and_counter.accumulate_fast_any(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], act,
                                             acc, inc, bl, kblock, groups)
         else:
@@ -267,7 +283,7 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
         timings["streams"] = timings.get("streams", 0.0) + t_streams
         timings["accumulate"] = timings.get("accumulate", 0.0) + t_acc
 
-    increments = int(inc.sum())
+    increments = int(inc.sum()) + int(ones_vanished)
     if mcols is not None:
         acc[~mask_of(mcols, n)] = 0
         increments = int(masked_inc)
