@@ -18,6 +18,12 @@ Usage::
     python scripts/bench_short_streams.py --bls 8,64 --rounds 9 --compare
     python scripts/bench_short_streams.py --layers stage3.block2.conv2 --bls 8,64
     python scripts/bench_short_streams.py --layers all --bls 8,64 --rounds 5
+    python scripts/bench_short_streams.py --bls 8,64,256 --spread 5   # trained-network errors
+
+``--spread D`` scales each sample's delta rows (the layer's K rows split evenly over the
+``--batch`` samples) by 10^u, u uniform in [-D, 0]: a trained network's per-sample errors span
+orders of magnitude, and many outer products are then right-shifted past their counts
+(``numerics.vanishing``). Without it every row has the same scale, and none is.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bls", default="1,2,4,8,16,32,64", help="comma-separated BLs")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (min taken)")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--spread", type=float, default=0.0,
+                        help="decades over which the samples' delta scales spread (0: none)")
     parser.add_argument("--compare", action="store_true",
                         help="also time each packed-stream BL with that path turned off")
     args = parser.parse_args(argv)
@@ -65,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     data = {}
     for name in names:
         lay = layers[name]
-        data[name] = (np.maximum(rng.standard_normal((lay.K, lay.n), dtype=np.float32), 0),
-                      rng.standard_normal((lay.K, lay.m), dtype=np.float32) * np.float32(1e-3))
+        d = rng.standard_normal((lay.K, lay.m), dtype=np.float32) * np.float32(1e-3)
+        if args.spread:
+            sample = np.arange(lay.K) * args.batch // lay.K
+            d *= (10.0 ** rng.uniform(-args.spread, 0.0, args.batch))[sample, None].astype(
+                np.float32)
+        data[name] = (np.maximum(rng.standard_normal((lay.K, lay.n), dtype=np.float32), 0), d)
     base = HardwareConfig()
     configs = {bl: dataclasses.replace(base, essop=dataclasses.replace(
         base.essop, bitstream_length=bl)) for bl in bls}

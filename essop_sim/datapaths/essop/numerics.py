@@ -27,6 +27,9 @@ from ...numerics.threads import choose_threads, chunks_of, for_threads, limited,
 #: interleaved rounds: BL 256 3.30-3.41 s against 3.59-3.77 / 3.32-3.67 / 3.84-4.08 s;
 #: BL 64 1.14-1.34 s against 1.20-1.31 / 1.15-1.27 s.
 CHUNK_BYTES = 8 << 20
+#: Left shift that groups the vanishing outer products (numerics.vanishing) after every real
+#: shift (at most accumulator_fraction_bits <= 40) when streams are built packed.
+VANISHED = 64
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
 #: Below this many word operations, K * (n*m*W + (n+m)*BL) (W = 1 / P for packed streams, BL
@@ -235,9 +238,13 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
             cut = None
         if fast and slot_streams:
             # streams built straight into packed words (numerics.packed_streams); the right-
-            # shifted k get plain streams and accumulate_fast
-            order, gstart, gshift, rest = and_counter.packed_plan(lsh[k0:k1], rsh[k0:k1], act,
-                                                                  64 // bl)
+            # shifted k get plain streams and accumulate_fast. The vanishing k are packed too,
+            # in groups of their own after every shift (left shift VANISHED): their words are
+            # counted, not accumulated (a packed word's ones are its slots' ones).
+            lsh_c, rsh_c = lsh[k0:k1], rsh[k0:k1]
+            if cut is not None:
+                lsh_c, rsh_c = np.where(cut, VANISHED, lsh_c), np.where(cut, 0, rsh_c)
+            order, gstart, gshift, rest = and_counter.packed_plan(lsh_c, rsh_c, act, 64 // bl)
             G = gshift.size
             Xp, NX = np.empty((G, n), dtype=np.uint64), np.empty((G, n), dtype=np.uint64)
             Dp, ND = np.empty((G, m), dtype=np.uint64), np.empty((G, m), dtype=np.uint64)
@@ -249,10 +256,14 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
                        db.S, db.U[:kc], db.T[:kc], min(stasks, kc))
             t1 = clock()
             t_streams += t1 - t0
-            and_counter.accumulate_groups_packed(Xp, NX, Dp, ND, gu, gshift, acc, inc, groups)
-            if cut is not None:
-                ones_vanished += vanishing_ones(X, D, cut, min(stasks, kc))
-                rest = rest & ~cut
+            Ga = int(np.searchsorted(gshift, VANISHED))  # groups are in increasing shift
+            and_counter.accumulate_groups_packed(Xp[:Ga], NX[:Ga], Dp[:Ga], ND[:Ga], gu[:Ga],
+                                                 gshift[:Ga], acc, inc, groups)
+            if Ga < G:
+                ones_vanished += vanishing_ones(Xp[Ga:].reshape(G - Ga, 1, n),
+                                                Dp[Ga:].reshape(G - Ga, 1, m),
+                                                np.ones(G - Ga, dtype=np.bool_),
+                                                min(stasks, G - Ga))
             if rest.any():
                 accumulate_plain(X, Xs, Xu, D, Ds, lsh[k0:k1], rsh[k0:k1], rest, acc, inc,
                                  kblock, groups)
