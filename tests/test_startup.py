@@ -55,7 +55,12 @@ def test_help_imports_no_plotting_no_numba():
 
 
 def test_default_run_imports_only_what_it_uses(tmp_path):
+    """The default run, twice in fresh processes (the first may compile): the second loads
+    its kernels from the cache without numba's array maths (a cached kernel whose code calls
+    into it, e.g. through an array's .sum(), makes the load import it, and SciPy with it)."""
+    _modules_after(_cli(["run", "-q", "-o", str(tmp_path / "first")]))
     loaded = _modules_after(_cli(["run", "-q", "-o", str(tmp_path / "out")]))
+    assert "numba.np.arraymath" not in loaded
     assert "essop_sim.datapaths.essop.numerics" in loaded  # it did run the numerics
     assert not any(m == "matplotlib" or m.startswith("matplotlib.") for m in loaded)
     assert "essop_sim.report.plots" not in loaded

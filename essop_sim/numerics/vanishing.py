@@ -126,4 +126,7 @@ def vanishing_ones(X, D, selected, tasks):  # pragma: no cover - numba
                 else:
                     total += _sliced_ones(D[k, wd], X[k, wd], planes)
         totals[tk] = total
-    return totals.sum()
+    total = 0
+    for tk in range(tasks):  # (not totals.sum(): its cached code needs numba's arraymath)
+        total += totals[tk]
+    return total
