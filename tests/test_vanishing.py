@@ -10,6 +10,7 @@ import pytest
 from reference_essop import reference_essop
 
 from essop_sim import HardwareConfig
+from essop_sim.datapaths.essop import numerics as essop_numerics
 from essop_sim.datapaths.essop.numerics import essop_outer_product
 from essop_sim.numerics import shift_scaler, vanishing
 from essop_sim.numerics.threads import serial_variant
@@ -92,6 +93,7 @@ def test_essop_with_and_without_vanishing_counts(monkeypatch, bl, rng_kw, method
     (vanishing() patched to mark none): raw, dw, update and activity equal, on operands where
     many k vanish (asserted), with several chunks (packed and plain paths, one and two
     threads)."""
+    monkeypatch.setattr(essop_numerics, "VANISHING_MIN_WORDS", 0)  # small operands
     rg = np.random.default_rng(bl * 7 + len(rng_kw))
     x, d = spread_operands(rg, 700, 33, 12)
     cfg = config(bl, **rng_kw)
@@ -107,9 +109,10 @@ def test_essop_with_and_without_vanishing_counts(monkeypatch, bl, rng_kw, method
 
 
 @pytest.mark.parametrize("bl", [8, 64])
-def test_vanishing_counts_equal_reference(bl):
+def test_vanishing_counts_equal_reference(monkeypatch, bl):
     """The per-cycle reference model (tests/reference_essop.py) on operands where k vanish:
     raw accumulators and counter increments equal."""
+    monkeypatch.setattr(essop_numerics, "VANISHING_MIN_WORDS", 0)
     rg = np.random.default_rng(bl)
     x, d = spread_operands(rg, 40, 6, 4)
     cfg = config(bl)

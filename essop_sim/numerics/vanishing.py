@@ -121,10 +121,8 @@ def vanishing_ones(X, D, selected, tasks):  # pragma: no cover - numba
             if not selected[k]:
                 continue
             for wd in range(W):
-                if n >= m:
-                    total += _sliced_ones(X[k, wd], D[k, wd], planes)
-                else:
-                    total += _sliced_ones(D[k, wd], X[k, wd], planes)
+                wide, narrow = (X[k, wd], D[k, wd]) if n >= m else (D[k, wd], X[k, wd])
+                total += _sliced_ones(wide, narrow, planes)
         totals[tk] = total
     total = 0
     for tk in range(tasks):  # (not totals.sum(): its cached code needs numba's arraymath)

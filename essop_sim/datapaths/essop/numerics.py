@@ -30,6 +30,11 @@ CHUNK_BYTES = 8 << 20
 #: Left shift that groups the vanishing outer products (numerics.vanishing) after every real
 #: shift (at most accumulator_fraction_bits <= 40) when streams are built packed.
 VANISHED = 64
+#: Least K n m W (AND words of an update) for which the vanishing outer products are counted
+#: apart (numerics.vanishing) rather than accumulated: compiling that kernel takes about 0.8 s
+#: (serial variant), which a cold default run (the shipped trace: at most 1.2 M words an
+#: update) would pay for a few milliseconds. ResNet-32's layers at batch 128: about 3e8.
+VANISHING_MIN_WORDS = 1 << 24
 #: Target bytes of per-element random numbers per chunk (sharing 'element').
 CHUNK_RANDOM_BYTES = 32 << 20
 #: Below this many word operations, K * (n*m*W + (n+m)*BL) (W = 1 / P for packed streams, BL
@@ -174,8 +179,10 @@ def _essop(x, delta, config, seed, chunk, stream_method, timings) -> OuterProduc
     acc_room = float(acc_hi) * (1.0 - 1e-9)
 
     # Active k whose steps vanish for every count: counted apart (numerics.vanishing), except
-    # with a sparsity mask, which counts the connected cells' ones only.
-    gone = vanishing.vanishing(active, rsh, cmax_eff) if mcols is None else None
+    # with a sparsity mask, which counts the connected cells' ones only, and in updates too
+    # small for it to repay compiling its kernel.
+    gone = (vanishing.vanishing(active, rsh, cmax_eff)
+            if mcols is None and K * n * m * words >= VANISHING_MIN_WORDS else None)
     ones_vanished = 0
     acc = np.zeros((m, n), dtype=np.int64)
     inc = np.zeros(m, dtype=np.int64)
