@@ -38,33 +38,25 @@ def vanishing(active: np.ndarray, rsh: np.ndarray, cmax: int) -> np.ndarray:
 
 
 @nb.njit(cache=True, inline="always")
+def _half_add(plane, carry):  # pragma: no cover - numba
+    """One bit plane plus a carry word, bit by bit: (sum, carry out)."""
+    return plane ^ carry, plane & carry
+
+
+@nb.njit(cache=True, inline="always")
 def _planes8(narrow, planes):  # pragma: no cover - numba
-    """planes[b] = bit b of the column counts of ``narrow`` (fewer than 256 words), by a
-    carry-save add of every word into eight planes kept in registers (2 operations a plane)."""
+    """planes[b] = bit b of the column counts of ``narrow`` (fewer than 256 words), every word
+    added into eight planes kept in registers by a chain of half adders."""
     p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = np.uint64(0)
     for j in range(narrow.shape[0]):
-        c = narrow[j]
-        t = p0 & c
-        p0 ^= c
-        c = t
-        t = p1 & c
-        p1 ^= c
-        c = t
-        t = p2 & c
-        p2 ^= c
-        c = t
-        t = p3 & c
-        p3 ^= c
-        c = t
-        t = p4 & c
-        p4 ^= c
-        c = t
-        t = p5 & c
-        p5 ^= c
-        c = t
-        t = p6 & c
-        p6 ^= c
-        p7 ^= t
+        p0, c = _half_add(p0, narrow[j])
+        p1, c = _half_add(p1, c)
+        p2, c = _half_add(p2, c)
+        p3, c = _half_add(p3, c)
+        p4, c = _half_add(p4, c)
+        p5, c = _half_add(p5, c)
+        p6, c = _half_add(p6, c)
+        p7 ^= c
     planes[0], planes[1], planes[2], planes[3] = p0, p1, p2, p3
     planes[4], planes[5], planes[6], planes[7] = p4, p5, p6, p7
 
@@ -88,9 +80,7 @@ def _sliced_ones(wide, narrow, planes):  # pragma: no cover - numba
             carry = narrow[j]
             b = 0
             while carry != 0:
-                both = planes[b] & carry
-                planes[b] ^= carry
-                carry = both
+                planes[b], carry = _half_add(planes[b], carry)
                 b += 1
     total = 0
     for b in range(bits):
