@@ -116,4 +116,3 @@ def test_streams_report_uniform_x_signs(mode):
                             bl, w, 3)
     np.testing.assert_array_equal(Xu, uniform_signs(Xs))
     assert Xu[:5].tolist() == [0, -1, 0, 0, 0] and set(Xu.tolist()) <= {0, -1, 1}
-

@@ -62,15 +62,12 @@ def _planes8(narrow, planes):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True, inline="always")
-def _sliced_ones(wide, narrow, planes):  # pragma: no cover - numba
+def _sliced_ones(wide, narrow, planes, bits):  # pragma: no cover - numba
     """sum over i, j of popcount(wide[i] & narrow[j]) (uint64 words): the column counts of
-    ``narrow`` bit-sliced into ``planes`` (uint64 [>= max(8, bit length of len(narrow))];
-    overwritten), then every wide word popcounted against each plane, weighted 2^b (one
-    vectorised pass over ``wide`` per plane)."""
+    ``narrow`` bit-sliced into ``planes`` (uint64 [>= max(8, bits)]; overwritten), ``bits``
+    the bit length of len(narrow), then every wide word popcounted against each plane,
+    weighted 2^b (one vectorised pass over ``wide`` per plane)."""
     m = narrow.shape[0]
-    bits = 1
-    while (1 << bits) <= m:
-        bits += 1
     if m < 256:
         _planes8(narrow, planes)
     else:  # ripple-carry adds into planes in memory
@@ -100,19 +97,19 @@ def vanishing_ones(X, D, selected, tasks):  # pragma: no cover - numba
     outer products are split into ``tasks`` ranges; the total does not depend on the split."""
     K, W, n = X.shape
     m = D.shape[2]
-    bits = 8
+    bits = 1  # bit length of the narrower side's word count
     while (1 << bits) <= min(n, m):
         bits += 1
     totals = np.zeros(tasks, dtype=np.int64)
     for tk in nb.prange(tasks):
-        planes = np.empty(bits, dtype=np.uint64)
+        planes = np.empty(max(8, bits), dtype=np.uint64)
         total = 0
         for k in range(tk * K // tasks, (tk + 1) * K // tasks):
             if not selected[k]:
                 continue
             for wd in range(W):
                 wide, narrow = (X[k, wd], D[k, wd]) if n >= m else (D[k, wd], X[k, wd])
-                total += _sliced_ones(wide, narrow, planes)
+                total += _sliced_ones(wide, narrow, planes, bits)
         totals[tk] = total
     total = 0
     for tk in range(tasks):  # (not totals.sum(): its cached code needs numba's arraymath)
