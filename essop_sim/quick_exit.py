@@ -1,0 +1,55 @@
+"""Ending the ``essop-sim`` process without the interpreter's teardown, once nothing is left.
+
+After a run, Python's shutdown clears every module and frees every object: with numba loaded
+(its type registries, the LLVM bindings, the loaded kernels) that takes 0.1-0.2 s, a quarter
+of a warm ``essop-sim run`` on the shipped defaults (docs/performance.md, "Start-up"). Nothing
+of it is observable: the results are already committed to disk (``report.io.commit_files``
+syncs them) and the text already printed. :func:`leave` flushes the standard streams, runs the
+``atexit`` handlers (logging, multiprocessing's finalisers, ``weakref.finalize`` callbacks such
+as temporary directories' clean-up, coverage's data file), then ends the process with
+``os._exit``.
+
+It takes the ordinary exit (``sys.exit``) instead whenever something could still be running or
+watching: another Python thread (a thread pool's workers, which a normal exit joins), a child
+process, or a tracer or profiler (``python -m cProfile``, coverage, debuggers: they report
+after the program returns). Only the console script and ``python -m essop_sim.cli`` end this
+way; :func:`essop_sim.cli.main` returns as before, so a program that calls it goes on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+
+
+def can_leave_quickly() -> bool:
+    """Whether ending with ``os._exit`` skips nothing but the teardown: the calling thread is
+    the only Python thread, no child process of ``multiprocessing`` is alive, and no tracer or
+    profiler is set."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return False
+    if threading.active_count() > 1:
+        return False
+    mp = sys.modules.get("multiprocessing")
+    return mp is None or not mp.active_children()
+
+
+def leave(code: int) -> None:
+    """End the process with exit status ``code`` (0-255): quickly (flush, ``atexit`` handlers,
+    ``os._exit``) when :func:`can_leave_quickly`, else ``sys.exit(code)``. Does not return."""
+    if not can_leave_quickly():
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe or a full disk: the ordinary exit reports it as usual
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()  # what the handlers printed
+        sys.stderr.flush()
+    except OSError:
+        code = code or 120  # what the interpreter returns when its final flush fails
+    os._exit(code)
