@@ -10,10 +10,11 @@ as temporary directories' clean-up, coverage's data file), then ends the process
 ``os._exit``.
 
 It takes the ordinary exit (``sys.exit``) instead whenever something could still be running or
-watching: another Python thread (a thread pool's workers, which a normal exit joins), a child
-process, or a tracer or profiler (``python -m cProfile``, coverage, debuggers: they report
-after the program returns). Only the console script and ``python -m essop_sim.cli`` end this
-way; :func:`essop_sim.cli.main` returns as before, so a program that calls it goes on.
+watching: another Python thread that is not a daemon (a thread pool's workers: a normal exit
+joins them), a child process, or a tracer or profiler (``python -m cProfile``, coverage,
+debuggers: they report after the program returns). Only the console script and ``python -m
+essop_sim.cli`` end this way; :func:`essop_sim.cli.main` returns as before, so a program that
+calls it goes on.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ import threading
 
 def can_leave_quickly() -> bool:
     """Whether ending with ``os._exit`` skips nothing but the teardown: the calling thread is
-    the only Python thread, no child process of ``multiprocessing`` is alive, and no tracer or
+    the only Python thread that is not a daemon (an ordinary exit waits for those, not for
+    daemons), no child process of ``multiprocessing`` is alive, and no tracer or
     profiler is set."""
     if sys.gettrace() is not None or sys.getprofile() is not None:
         return False
-    if threading.active_count() > 1:
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
         return False
     mp = sys.modules.get("multiprocessing")
     return mp is None or not mp.active_children()

@@ -60,6 +60,16 @@ def test_leave_flushes_runs_exit_handlers_and_keeps_the_status(tmp_path):
     assert not Path(scratch).exists()  # weakref.finalize ran at exit
 
 
+def test_leave_does_not_wait_for_daemon_threads(tmp_path):
+    """An ordinary exit does not wait for a daemon thread either."""
+    done, _ = _leave(tmp_path, """
+        import threading, time
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        """)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == "to stderrTrue\n"
+
+
 def test_leave_flushes_into_a_file(tmp_path):
     with open(tmp_path / "out.txt", "w") as out:
         done, _ = _leave(tmp_path, stdout=out)
