@@ -20,7 +20,8 @@ ReLU-like operands (x = max(0, N(0, 1)), delta = N(0, 1) * 1e-3, float32), then 
   accumulation), and the share of its time in stream generation versus accumulation. At BL 1,
   2, 4, 8, 16 and 32 it builds the streams packed (``numerics.packed_streams``, with the
   default 8-bit comparators) and accumulates them with ``and_counter.accumulate_packed``, so
-  its accumulation is not the "project" column's (which packs streams built one by one).
+  its accumulation ("acc s", and "the step's accumulation" in the BL ratios) is not the
+  "project" column's (which packs streams built one by one, packing included).
 
 Usage::
 
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     for a, b in ((1, 64), (8, 64), (16, 64), (32, 64), (63, 64), (127, 128), (256, 64)):
         if a in by_bl and b in by_bl:
             print(f"BL {a} / BL {b} time: project accumulation "
-                  f"{by_bl[a]['proj'] / by_bl[b]['proj']:.2f}, whole step "
+                  f"{by_bl[a]['proj'] / by_bl[b]['proj']:.2f}, the step's accumulation "
+                  f"{by_bl[a]['accum'] / by_bl[b]['accum']:.2f}, whole step "
                   f"{by_bl[a]['full'] / by_bl[b]['full']:.2f}, limit "
                   f"{by_bl[a]['lim'] / by_bl[b]['lim']:.2f}")
     print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -194,7 +196,7 @@ def run_bl(config, layers, repeat: int) -> dict:
     words = (bl + 63) // 64
     print(f"--- BL {bl} ({words} words per stream)")
     header = (f"{'layer':<24}{'m':>4}{'n':>5}{'K':>8}  {'limit':>7}  {'roof':>5}  {'acc':>5}  "
-              f"{'proj':>5}  {'full s':>7}  {'streams':>7}  {'acc s':>5}")
+              f"{'proj':>5}  {'full s':>7}  {'streams':>7}  {'acc s':>6}")
     print(header + "   (limit in G gate-evals/s; kernels as fractions of it)")
     tot = dict(evals=0, acc=0.0, proj=0.0, roof=0.0, lim=0.0, full=0.0, streams=0.0,
                accum=0.0, expo=0.0, cpu=0.0)
@@ -292,7 +294,7 @@ def run_bl(config, layers, repeat: int) -> dict:
         print(f"{lay.name:<24}{m:>4}{n:>5}{K:>8}  {evals / best['lim'] / 1e9:>7.1f}  "
               f"{fr['roof']:>5.2f}  {fr['acc']:>5.2f}  {fr['proj']:>5.2f}  "
               f"{best_full:>7.3f}  {timings.get('streams', 0.0):>7.3f}  "
-              f"{timings.get('accumulate', 0.0):>5.2f}", flush=True)
+              f"{timings.get('accumulate', 0.0):>6.3f}", flush=True)
         del x, d, chunks
 
     full = tot["full"]
