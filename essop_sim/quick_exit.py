@@ -39,20 +39,24 @@ def can_leave_quickly() -> bool:
     return mp is None or not mp.active_children()
 
 
+def _flushed() -> bool:
+    """Flush stdout and stderr (either may be None, as under pythonw); False if that failed (a
+    closed pipe, a full disk)."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except OSError:
+        return False
+    return True
+
+
 def leave(code: int) -> None:
     """End the process with exit status ``code`` (0-255): quickly (flush, ``atexit`` handlers,
     ``os._exit``) when :func:`can_leave_quickly`, else ``sys.exit(code)``. Does not return."""
-    if not can_leave_quickly():
-        sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe or a full disk: the ordinary exit reports it as usual
-        sys.exit(code)
+    if not can_leave_quickly() or not _flushed():
+        sys.exit(code)  # (a failed flush: the ordinary exit reports it as usual)
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()  # what the handlers printed
-        sys.stderr.flush()
-    except OSError:
+    if not _flushed():  # what the handlers printed
         code = code or 120  # what the interpreter returns when its final flush fails
     os._exit(code)

@@ -103,6 +103,21 @@ def test_leave_takes_the_ordinary_exit_while_something_runs_or_watches(tmp_path,
     assert (tmp_path / "m.atexit").exists()
 
 
+def test_a_failed_flush_takes_the_ordinary_exit(tmp_path):
+    """stdout whose flush fails (a closed pipe): the ordinary exit, which reports it (status
+    120 for a failed final flush) rather than os._exit with the output lost silently."""
+    done, _ = _leave(tmp_path, """
+        import io
+        class Closed(io.StringIO):
+            def flush(self):
+                raise BrokenPipeError(32, "Broken pipe")
+        sys.stdout = Closed()
+        """)
+    assert "True" in done.stderr  # nothing else held the quick exit: the flush did
+    assert done.returncode == 120, done.stderr
+    assert (tmp_path / "m.atexit").exists()
+
+
 def test_console_script_statuses_and_output():
     """``python -m essop_sim.cli`` ends through console(): --version (argparse's SystemExit)
     0 with its text, a usage error 2, an input error 1 with its one line."""
