@@ -1,7 +1,7 @@
 """Ending the ``essop-sim`` process without the interpreter's teardown, once nothing is left.
 
 After a run, Python's shutdown clears every module and frees every object: with numba loaded
-(its type registries, the LLVM bindings, the loaded kernels) that takes 0.1-0.2 s, a quarter
+(its type registries, the LLVM bindings, the loaded kernels) that takes 0.1-0.2 s, a fifth
 of a warm ``essop-sim run`` on the shipped defaults (docs/performance.md, "Start-up"). Nothing
 of it is observable: the results are already committed to disk (``report.io.commit_files``
 syncs them) and the text already printed. :func:`leave` flushes the standard streams, runs the
